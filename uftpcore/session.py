@@ -1,0 +1,793 @@
+"""A logged-in UFTP session: the user-facing API of uftpcore.
+
+A ``Session`` owns one control connection and the data connection(s) of the transfer in
+progress.  Every transfer follows the server's state machine (spec §3.7): ranges are sent as
+``RANG start end`` with uftpd's *exclusive* end unless the server advertises ``RFC_RANG``;
+uploads of whole files use ``ALLO`` (which truncates), ranged uploads use ``RANG`` (which never
+truncates).  Received data goes straight into caller memory or into a temporary file with
+``pwrite``; a download appears under its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import select
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from . import dataconn
+from ._impl import get_fastpath
+from .buffers import BufferPool
+from .control import ControlConnection, Reply, reply_error
+from .errors import (
+    ConnectionClosedError,
+    NotFoundError,
+    ProtocolError,
+    ReplyError,
+    TransferIncompleteError,
+    UFTPError,
+    UFTPTimeoutError,
+)
+from .listing import FileInfo, format_modify, parse_facts_line, parse_mlsd, parse_stat_line
+from .localfile import PartialFile
+from .ticket import Ticket
+
+log = logging.getLogger(__name__)
+
+_BYTES_RE = re.compile(r"(\d+)\s+bytes")
+_HASH_RE = re.compile(r"^(\S+)\s+(\d+)-(\d+)\s+([0-9a-fA-F]+)\s+(.*)$")
+
+#: transfers up to this size may reuse a kept-alive data connection (exact byte counts only).
+KEEPALIVE_MAX = 4 << 20
+HASH_ALGORITHMS = ("MD5", "SHA-1", "SHA-256", "SHA-512")
+
+ProgressCallback = Callable[[int], None]
+
+
+class Features:
+    """What FEAT told us, tolerant of uftpd's merged lines (spec §3.4)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = [ln.strip() for ln in lines]
+        joined = " ".join(self.lines)
+        self.rfc_rang = "RFC_RANG" in self.lines
+        self.keep_alive = "KEEP-ALIVE" in joined
+        self.mfmt = "MFMT" in joined
+        self.epsv = "EPSV" in self.lines or not self.lines
+        self.archive = "ARCHIVE" in self.lines
+        self.encryption = next((ln.split("-", 1)[1] for ln in self.lines if ln.startswith("CRYPTED-")), None)
+        self.hash_algorithms: list[str] = []
+        self.hash_selected: str | None = None
+        for ln in self.lines:
+            if ln.startswith("HASH "):
+                for algo in ln[5:].split(";"):
+                    algo = algo.strip()
+                    if algo.endswith("*"):
+                        algo = algo[:-1]
+                        self.hash_selected = algo
+                    if algo:
+                        self.hash_algorithms.append(algo)
+
+    def __repr__(self) -> str:
+        return f"Features({self.lines!r})"
+
+
+class Session:
+    """One UFTP control session with its data connections.
+
+    Thread-safe in the sense that concurrent calls are serialised (the protocol allows one
+    command at a time); use several sessions for parallelism.
+    """
+
+    def __init__(self, ctrl: ControlConnection, ticket: Ticket | None = None, *, timeout: float = 30.0,
+                 buffer_size: int = 1 << 20, keep_alive: bool = True, implementation: str | None = None):
+        self._ctrl = ctrl
+        #: the data-channel hot loops (Cython or pure Python), see ``uftpcore._impl``.
+        self._fp = get_fastpath(implementation)
+        self.implementation: str = self._fp.IMPLEMENTATION
+        self.ticket = ticket
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        self._pool = BufferPool(buffer_size)
+        self.features = Features([])
+        self.server_version = ""
+        #: the stream count the server expects for the next data-connection set; None = unknown.
+        self._expected_streams: int | None = ticket.streams if ticket is not None else None
+        self._data: list[socket.socket] = []
+        self._keep_alive_wanted = keep_alive
+        self._keep_alive_on = False
+        self._size_broken = False
+        self._hash_algo: str | None = None
+        #: a RANG/REST is pending on the server (it survives failed commands, spec §3.7).
+        self._range_dirty = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def _handshake(self, secret: str) -> None:
+        greeting = self._ctrl.login(secret)
+        m = re.match(r"UFTPD (.*?),", greeting.text)
+        self.server_version = m.group(1) if m else greeting.text
+        try:
+            feat = self._ctrl.command("FEAT", (211,))
+            self.features = Features(feat.lines)
+        except ReplyError:
+            self.features = Features([])
+        self._hash_algo = self.features.hash_selected
+
+    def close(self) -> None:
+        """Close data connections and the control connection (``QUIT`` gets no reply)."""
+        with self._lock:
+            self._drop_data()
+            self._ctrl.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ctrl.closed else "open"
+        return f"<uftpcore.Session {state} {self.server_version!r}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._ctrl.closed
+
+    # ------------------------------------------------------------------ raw commands
+    def command(self, line: str, expect: tuple[int, ...] | None = None) -> Reply:
+        """Send a raw control command (escape hatch for commands without a method)."""
+        with self._lock:
+            return self._ctrl.command(line, expect)
+
+    def noop(self) -> None:
+        with self._lock:
+            self._ctrl.command("NOOP", (200,))
+
+    def system(self) -> str:
+        with self._lock:
+            return self._ctrl.command("SYST", (215,)).text
+
+    def set_option(self, name: str, value: Any) -> str:
+        """``OPTS NAME value`` (spec §3.5.1); returns the server's reply text."""
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        with self._lock:
+            return self._ctrl.command(f"OPTS {name} {value}", (200,)).text
+
+    def keep_alive(self, on: bool) -> None:
+        with self._lock:
+            self._set_keep_alive(on)
+
+    def _set_keep_alive(self, on: bool) -> None:
+        if on == self._keep_alive_on:
+            return
+        self._ctrl.command(f"KEEP-ALIVE {'true' if on else 'false'}", (200,))
+        self._keep_alive_on = on
+        if not on:
+            self._drop_data()
+
+    # ------------------------------------------------------------------ navigation
+    def pwd(self) -> str:
+        with self._lock:
+            text = self._ctrl.command("PWD", (257,)).text
+        m = re.match(r'"((?:[^"]|"")*)"', text)
+        return m.group(1).replace('""', '"') if m else text
+
+    def cwd(self, path: str) -> None:
+        with self._lock:
+            self._ctrl.command("CWD " + _arg(path), (200, 250))
+
+    def cdup(self) -> None:
+        with self._lock:
+            self._ctrl.command("CDUP", (200, 250))
+
+    # ------------------------------------------------------------------ metadata
+    def stat(self, path: str) -> FileInfo:
+        """``MLST`` (one round trip)."""
+        with self._lock:
+            reply = self._ctrl.command("MLST " + _arg(path), (250,))
+        facts = [ln for ln in reply.lines if ln.strip()]
+        if len(facts) != 1:
+            raise ProtocolError(f"MLST reply for {path!r} has {len(facts)} fact lines")
+        header = reply.header.strip()
+        abspath = header[len("Listing "):].strip() if header.startswith("Listing ") else ""
+        return parse_facts_line(facts[0], abspath)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+            return True
+        except NotFoundError:
+            return False
+
+    def size(self, path: str) -> int:
+        """``SIZE``, falling back to ``MLST`` where SIZE is broken (uftpd 3.5.x)."""
+        with self._lock:
+            if not self._size_broken:
+                try:
+                    return int(self._ctrl.command("SIZE " + _arg(path), (213,)).text.split()[0])
+                except NotFoundError:
+                    raise
+                except (ReplyError, ValueError, IndexError):
+                    self._size_broken = True
+            return self.stat(path).size
+
+    def listdir(self, path: str = ".") -> list[FileInfo]:
+        """``MLSD``: one round trip for the whole directory."""
+        text = self._listing("MLSD", path)
+        return parse_mlsd(text)
+
+    def list_lines(self, path: str = ".") -> list[str]:
+        """``LIST`` in ``ls -l`` style (``\\r\\n`` separated lines)."""
+        return [ln for ln in self._listing("LIST", path).splitlines() if ln]
+
+    def nlst(self, path: str = ".") -> list[str]:
+        """Names in a directory; uses MLSD since uftpd does not implement NLST."""
+        return [info.name for info in self.listdir(path)]
+
+    def stat_listing(self, path: str = ".", directory: bool = True) -> list[FileInfo]:
+        """``STAT N <dir>`` (or ``STAT F <path>``) on the control channel; zone-free mtimes."""
+        flag = "N" if directory else "F"
+        with self._lock:
+            reply = self._ctrl.command(f"STAT {flag} {_arg(path)}", (211, 212, 213))
+        return [parse_stat_line(" " + ln) for ln in reply.lines if ln.strip()]
+
+    def _listing(self, verb: str, path: str) -> str:
+        with self._lock:
+            socks = self._open_data(1)
+            try:
+                reply = self._ctrl.command(f"{verb} {_arg(path)}", (150, 125))
+            except ReplyError:
+                self._drop_data()
+                raise
+            chunks = bytearray()
+            buf = self._pool.get()
+            try:
+                view = memoryview(buf)
+                while True:
+                    n = self._fp.recv_into(socks[0], view[:65536], self.timeout)
+                    if n == 0:
+                        break
+                    chunks += view[:n]
+                    if n < 65536:
+                        # short fill means EOF was seen inside recv_into
+                        break
+            finally:
+                self._pool.put(buf)
+                self._drop_data()
+            self._final_reply(verb)
+            del reply
+            return chunks.decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------ file system changes
+    def mkdir(self, path: str) -> None:
+        with self._lock:
+            self._ctrl.command("MKD " + _arg(path), (257, 250, 200))
+
+    def makedirs(self, path: str) -> None:
+        """Create ``path`` and missing parents (uftpd's MKD creates no parents)."""
+        parts = [p for p in path.split("/") if p]
+        cur = "/" if path.startswith("/") else ""
+        for part in parts:
+            cur = f"{cur}{part}" if cur in ("", "/") else f"{cur}/{part}"
+            try:
+                info = self.stat(cur)
+                if not info.is_dir:
+                    raise UFTPError(f"{cur!r} exists and is not a directory")
+            except NotFoundError:
+                self.mkdir(cur)
+
+    def rmdir(self, path: str) -> None:
+        with self._lock:
+            self._ctrl.command("RMD " + _arg(path), (200, 250))
+
+    def remove(self, path: str) -> None:
+        with self._lock:
+            self._ctrl.command("DELE " + _arg(path), (200, 250))
+
+    def rename(self, source: str, target: str) -> None:
+        with self._lock:
+            self._ctrl.command("RNFR " + _arg(source), (350,))
+            self._ctrl.command("RNTO " + _arg(target), (200, 250))
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """``MFMT`` in the server's local time (spec quirk 10)."""
+        self._with_spaceless_path(path, lambda p: self._ctrl.command(f"MFMT {format_modify(mtime)} {p}", (213, 200)))
+
+    def chmod(self, path: str, mode: int) -> None:
+        """``MFF UNIX.mode=<octal>; <path>``."""
+        self._with_spaceless_path(path, lambda p: self._ctrl.command(f"MFF UNIX.mode={mode & 0o7777:o}; {p}", (213, 200)))
+
+    def _with_spaceless_path(self, path: str, action: Callable[[str], Reply]) -> None:
+        # uftpd splits MFMT/MFF arguments on spaces (quirk 20): address the file relative to
+        # its directory when only the directory part contains spaces.
+        path = _arg(path)
+        with self._lock:
+            if " " not in path:
+                action(path)
+                return
+            parent, _, name = path.rpartition("/")
+            if " " in name:
+                raise UFTPError(f"uftpd cannot set attributes of names containing spaces: {name!r}")
+            here = self.pwd()
+            self._ctrl.command("CWD " + (parent or "/"), (200, 250))
+            try:
+                action(name)
+            finally:
+                self._ctrl.command("CWD " + here, (200, 250))
+
+    # ------------------------------------------------------------------ checksums
+    def checksum(self, path: str, algo: str = "SHA-256", offset: int = 0, length: int | None = None) -> str:
+        """Server-side ``HASH`` of the file (or a range); returns the hex digest."""
+        return self.hash(path, algo, offset, length)[3]
+
+    def hash(self, path: str, algo: str = "SHA-256", offset: int = 0,
+             length: int | None = None) -> tuple[str, int, int, str, str]:
+        """``HASH``: returns ``(algo, first, last, hexdigest, abspath)`` as the server reports."""
+        algo = algo.upper()
+        if algo not in HASH_ALGORITHMS:
+            raise ValueError(f"unsupported hash algorithm {algo!r}; use one of {HASH_ALGORITHMS}")
+        with self._lock:
+            if self._hash_algo != algo:
+                self._ctrl.command(f"OPTS HASH {algo}", (200,))
+                self._hash_algo = algo
+            if length is not None:
+                self._send_range(offset, length)
+            elif offset:
+                self._ctrl.command(f"REST {offset}", (350,))
+                self._range_dirty = True
+            else:
+                self._reset_range()
+            reply = self._ctrl.command("HASH " + _arg(path), (213,), skip_keepalive=True)
+            self._range_dirty = False
+        m = _HASH_RE.match(reply.text)
+        if not m:
+            raise ProtocolError(f"cannot parse HASH reply {reply.text!r}")
+        return (m.group(1), int(m.group(2)), int(m.group(3)), m.group(4).lower(), m.group(5))
+
+    # ------------------------------------------------------------------ reading
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Read a whole file or a range into a new ``bytes`` object.
+
+        Short only at end of file.  With ``length=None`` the size is learnt with MLST first, so
+        the result buffer is allocated once at its exact size.
+        """
+        with self._lock:
+            if length is None:
+                length = max(0, self.stat(path).size - offset)
+            if length == 0:
+                return b""
+            out: list[bytes] = []
+
+            def sink(sock: socket.socket, count: int) -> int:
+                data = self._fp.new_bytes_from_socket(sock, count, self.timeout)
+                out.append(data)
+                return len(data)
+
+            self._retrieve(path, offset, length, sink, exact=False)
+            return out[0]
+
+    def read_into(self, path: str, buffer: Any, offset: int = 0) -> int:
+        """Read ``len(buffer)`` bytes from ``offset`` straight into ``buffer`` (bytearray,
+        memoryview, numpy array, mmap ...); returns the byte count (short only at EOF)."""
+        view = memoryview(buffer).cast("B")
+        try:
+            if len(view) == 0:
+                return 0
+            with self._lock:
+                return self._retrieve(path, offset, len(view),
+                                      lambda sock, count: self._fp.recv_into(sock, view[:count], self.timeout),
+                                      exact=False)
+        finally:
+            view.release()
+
+    def read_range_exact(self, path: str, buffer: Any, offset: int) -> int:
+        """Like ``read_into`` when the caller *knows* the range lies inside the file (e.g. it
+        clamped it with a fresh size): small reads then reuse a kept-alive data connection."""
+        view = memoryview(buffer).cast("B")
+        try:
+            if len(view) == 0:
+                return 0
+            with self._lock:
+                if len(view) <= KEEPALIVE_MAX and self._keep_alive_wanted and self.features.keep_alive:
+                    return self._retrieve_keepalive(path, offset, view)
+                return self._retrieve(path, offset, len(view),
+                                      lambda sock, count: self._fp.recv_into(sock, view[:count], self.timeout),
+                                      exact=False)
+        finally:
+            view.release()
+
+    def open(self, path: str, mode: str = "rb", buffering: int = 256 * 1024, size: int | None = None):
+        """A file object on this session: ``rb`` does range reads (seekable), ``wb`` streams
+        one upload (closed = complete).  ``buffering=0`` returns the raw object."""
+        from .rangefile import UFTPRawReader, UFTPRawWriter
+
+        if mode in ("rb", "r"):
+            raw: io.RawIOBase = UFTPRawReader(self, path, size=size)
+            return raw if buffering == 0 else io.BufferedReader(raw, buffer_size=max(buffering, 4096))
+        if mode in ("wb", "w"):
+            raw = UFTPRawWriter(self, path)
+            return raw if buffering == 0 else io.BufferedWriter(raw, buffer_size=max(buffering, 4096))
+        raise ValueError(f"unsupported mode {mode!r} (use 'rb' or 'wb')")
+
+    def download(self, remote: str, local_path: str | os.PathLike, offset: int = 0, length: int | None = None,
+                 *, progress: ProgressCallback | None = None, preserve_mtime: bool = False) -> int:
+        """Download ``remote`` (or the range ``[offset, offset+length)``) into ``local_path``.
+
+        Data goes to a pre-allocated temporary file next to the target with ``pwrite``; it is
+        renamed to ``local_path`` only after every byte arrived.  Returns the byte count.
+        """
+        with self._lock:
+            info = self.stat(remote)
+            if info.is_dir:
+                raise UFTPError(f"{remote!r} is a directory")
+            avail = max(0, info.size - offset)
+            want = avail if length is None else min(length, avail)
+            with PartialFile(local_path, want) as part:
+                got = self.download_to_fd(remote, part.fd, offset, want, progress=progress)
+                if got != want:
+                    raise TransferIncompleteError(
+                        f"download of {remote!r} ended after {got} of {want} bytes", want, got)
+                part.commit(mtime=info.mtime if preserve_mtime else None)
+            return got
+
+    def download_to_fd(self, remote: str, fd: int, offset: int, length: int, *, local_offset: int | None = None,
+                       progress: ProgressCallback | None = None) -> int:
+        """Receive ``length`` bytes of ``remote`` from ``offset`` and ``pwrite`` them to ``fd`` at
+        ``local_offset`` (default 0).  The building block for parallel ranged downloads."""
+        if length == 0:
+            return 0
+        dest = 0 if local_offset is None else local_offset
+        with self._lock:
+            buf = self._pool.get()
+            try:
+                return self._retrieve(remote, offset, length,
+                                      lambda sock, count: self._fp.recv_to_fd(sock, fd, dest, count, buf, self.timeout),
+                                      exact=False, progress=progress)
+            finally:
+                self._pool.put(buf)
+
+    def download_fileobj(self, remote: str, fileobj: BinaryIO, offset: int = 0, length: int | None = None) -> int:
+        """Stream ``remote`` into a writable file object (for pipes and sockets)."""
+        with self._lock:
+            if length is None:
+                length = max(0, self.stat(remote).size - offset)
+            if length == 0:
+                return 0
+            buf = self._pool.get()
+
+            def sink(sock: socket.socket, count: int) -> int:
+                view = memoryview(buf)
+                done = 0
+                while done < count:
+                    n = self._fp.recv_into(sock, view[: min(len(view), count - done)], self.timeout)
+                    if n == 0:
+                        break
+                    fileobj.write(view[:n])
+                    done += n
+                    if n < min(len(view), count - done + n):
+                        break
+                return done
+
+            try:
+                return self._retrieve(remote, offset, length, sink, exact=False)
+            finally:
+                self._pool.put(buf)
+
+    # ------------------------------------------------------------------ writing
+    def upload(self, local_path: str | os.PathLike, remote: str, offset: int = 0, *,
+               progress: ProgressCallback | None = None, preserve_mtime: bool = False) -> int:
+        """Upload a local file with ``sendfile``.
+
+        ``offset == 0`` replaces the remote file (``ALLO`` truncates); ``offset > 0`` writes the
+        file's bytes at that remote offset without truncating (``RANG``).
+        """
+        with open(local_path, "rb") as f:
+            st = os.fstat(f.fileno())
+            size = st.st_size
+            sent = self.upload_from_fd(f.fileno(), remote, 0, size, remote_offset=offset, progress=progress)
+        if preserve_mtime:
+            self.set_mtime(remote, st.st_mtime)
+        return sent
+
+    def upload_from_fd(self, fd: int, remote: str, local_offset: int, length: int, *, remote_offset: int = 0,
+                       truncate: bool | None = None, progress: ProgressCallback | None = None) -> int:
+        """Send ``length`` bytes of ``fd`` from ``local_offset`` to ``remote`` at ``remote_offset``.
+
+        ``truncate`` defaults to ``remote_offset == 0``: a whole-file upload replaces the file, a
+        ranged one never truncates (parallel ranged uploads rely on that).
+        """
+        if truncate is None:
+            truncate = remote_offset == 0
+        with self._lock:
+            return self._store(remote, remote_offset, length, truncate,
+                               lambda sock: self._fp.sendfile_all(sock, fd, local_offset, length, self.timeout),
+                               progress=progress)
+
+    def write(self, remote: str, data: Any, offset: int = 0, *, truncate: bool | None = None) -> int:
+        """Write a buffer (bytes, bytearray, memoryview, numpy array) to ``remote`` at ``offset``."""
+        view = memoryview(data).cast("B")
+        try:
+            if truncate is None:
+                truncate = offset == 0
+            with self._lock:
+                return self._store(remote, offset, len(view), truncate,
+                                   lambda sock: (self._fp.send_all(sock, view, self.timeout), len(view))[1])
+        finally:
+            view.release()
+
+    def upload_fileobj(self, fileobj: BinaryIO, remote: str, offset: int = 0, length: int | None = None) -> int:
+        """Stream a readable file object to ``remote``.  Without ``length`` the data connection is
+        closed to mark the end (uftpd then reads until EOF)."""
+        with self._lock:
+            buf = self._pool.get()
+
+            def source(sock: socket.socket) -> int:
+                view = memoryview(buf)
+                sent = 0
+                while length is None or sent < length:
+                    want = len(view) if length is None else min(len(view), length - sent)
+                    n = _readinto(fileobj, view[:want])
+                    if not n:
+                        break
+                    self._fp.send_all(sock, view[:n], self.timeout)
+                    sent += n
+                return sent
+
+            try:
+                return self._store(remote, offset, length, offset == 0, source)
+            finally:
+                self._pool.put(buf)
+
+    # ------------------------------------------------------------------ transfer machinery
+    def _send_range(self, offset: int, length: int) -> None:
+        """``RANG`` with uftpd's exclusive end, or an inclusive end where ``RFC_RANG`` is advertised."""
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        end = offset + length - (1 if self.features.rfc_rang else 0)
+        self._range_dirty = True
+        self._ctrl.command(f"RANG {offset} {end}", (350,))
+
+    def _reset_range(self) -> None:
+        """Clear a range left behind by a failed command before a command that relies on none."""
+        if self._range_dirty:
+            self._ctrl.command("RANG 1 0", (350,))
+            self._range_dirty = False
+
+    def _open_data(self, streams: int) -> list[socket.socket]:
+        if self._data:
+            if len(self._data) == streams and _still_open(self._data):
+                return self._data
+            self._drop_data()
+        if self._expected_streams != streams:
+            reply = self._ctrl.command(f"NOOP {streams}", (200, 222, 223))
+            if reply.code in (222, 223):
+                granted = dataconn.parse_stream_count(reply.text)
+                if granted != streams:
+                    raise UFTPError(f"server grants {granted} streams instead of {streams}")
+            self._expected_streams = streams
+        self._data = dataconn.open_passive(self._ctrl, streams, self.timeout, self.features.epsv)
+        return self._data
+
+    def _drop_data(self) -> None:
+        """Close our data sockets; uftpd resets its expected stream count to 1 on close."""
+        if self._data:
+            for s in self._data:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+            self._data = []
+            self._expected_streams = 1
+
+    def _final_reply(self, verb: str) -> Reply:
+        reply = self._ctrl.read_reply()
+        self._range_dirty = False
+        if reply.code != 226 and reply.code != 250:
+            raise reply_error(reply, verb) if not reply.ok else ProtocolError(
+                f"unexpected reply to {verb}: {reply.code} {reply.text}")
+        return reply
+
+    def _retrieve(self, path: str, offset: int, length: int, sink: Callable[[socket.socket, int], int],
+                  exact: bool, progress: ProgressCallback | None = None) -> int:
+        """RANG + RETR on one plain data connection; ``sink`` moves up to ``length`` bytes."""
+        if self._keep_alive_on:
+            self._set_keep_alive(False)
+        socks = self._open_data(1)
+        self._send_range(offset, length)
+        try:
+            reply = self._ctrl.command("RETR " + _arg(path), (150, 125))
+        except ReplyError:
+            raise  # data connection stays attached on the server and is reused next time
+        m = _BYTES_RE.search(reply.text)
+        announced = int(m.group(1)) if m else length
+        try:
+            got = sink(socks[0], min(length, announced))
+        except BaseException:
+            self._abort_transfer()
+            raise
+        finally:
+            self._drop_data()
+        self._final_reply("RETR")
+        if progress is not None:
+            progress(got)
+        if exact and got != length:
+            raise TransferIncompleteError(f"RETR {path!r}: {got} of {length} bytes arrived", length, got)
+        return got
+
+    def _retrieve_keepalive(self, path: str, offset: int, view: memoryview) -> int:
+        """A small exact-size range read on a kept-alive connection (no EPSV per read).
+
+        The 226 may arrive before the data (different sockets), and a file that shrank since the
+        caller learnt its size would leave us waiting for bytes that never come: we watch both
+        sockets and stop with a clear error once 226 came and the data went quiet.
+        """
+        self._set_keep_alive(True)
+        socks = self._open_data(1)
+        sock = socks[0]
+        count = len(view)
+        self._send_range(offset, count)
+        self._ctrl.command("RETR " + _arg(path), (150, 125))
+        got = 0
+        final: Reply | None = None
+        ctrl_sock = self._ctrl.sock
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        poller.register(ctrl_sock.fileno(), select.POLLIN)
+        sock.setblocking(False)
+        try:
+            while got < count:
+                events = poller.poll(int(self.timeout * 1000) if final is None else 200)
+                if not events:
+                    if final is not None:
+                        break
+                    raise UFTPTimeoutError(f"range read of {path!r} stalled after {got} bytes")
+                for fd, _ in events:
+                    if fd == ctrl_sock.fileno() and final is None:
+                        final = self._ctrl.read_reply()
+                        poller.unregister(ctrl_sock.fileno())
+                    elif fd == sock.fileno():
+                        try:
+                            n = sock.recv_into(view[got:], count - got)
+                        except BlockingIOError:
+                            continue
+                        if n == 0:
+                            raise ConnectionClosedError(f"data connection closed after {got} of {count} bytes")
+                        got += n
+        except BaseException:
+            self._abort_transfer()
+            raise
+        if final is None:
+            final = self._ctrl.read_reply()
+        if final.code != 226:
+            self._drop_data()
+            raise reply_error(final, "RETR") if not final.ok else ProtocolError(f"unexpected {final.code} {final.text}")
+        if got != count:
+            self._drop_data()
+            raise TransferIncompleteError(f"RETR {path!r}: {got} of {count} bytes arrived (file shrank?)", count, got)
+        return got
+
+    def _store(self, remote: str, offset: int, length: int | None, truncate: bool,
+               source: Callable[[socket.socket], int], progress: ProgressCallback | None = None) -> int:
+        """ALLO/RANG + STOR on one plain data connection (truncation per spec §3.7)."""
+        if self._keep_alive_on:
+            self._set_keep_alive(False)
+        socks = self._open_data(1)
+        if length is not None:
+            if truncate:
+                if offset:
+                    raise ValueError("a truncating upload must start at offset 0")
+                self._reset_range()
+                self._ctrl.command(f"ALLO {length}", (200,))
+            else:
+                if length == 0:
+                    self._drop_data()
+                    return 0  # an empty ranged write changes nothing
+                self._send_range(offset, length)
+        elif not truncate:
+            raise ValueError("a ranged upload needs its length")
+        else:
+            self._reset_range()
+        self._ctrl.command("STOR " + _arg(remote), (150, 125))
+        sock = socks[0]
+        try:
+            sent = source(sock) if length != 0 else 0
+            # Mark the end: uftpd reads until EOF when no length was set (and always when encrypted).
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        except BaseException:
+            self._abort_transfer()
+            raise
+        self._final_reply("STOR")
+        self._drop_data()
+        if length is not None and sent != length:
+            raise TransferIncompleteError(f"STOR {remote!r}: sent {sent} of {length} bytes", length, sent)
+        if progress is not None:
+            progress(sent)
+        return sent
+
+    def _abort_transfer(self) -> None:
+        """After a failed transfer the session state is unknown: drop data and control."""
+        self._drop_data()
+        self._ctrl.close(send_quit=False)
+
+
+def _still_open(socks: list[socket.socket]) -> bool:
+    """A kept-alive data socket the server has closed reads as EOF: check before reusing."""
+    for s in socks:
+        try:
+            r, _, _ = select.select([s], [], [], 0)
+            if r:
+                s.setblocking(False)
+                try:
+                    if s.recv(1, socket.MSG_PEEK) == b"":
+                        return False
+                    return False  # unexpected stray bytes: never reuse
+                except BlockingIOError:
+                    pass
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _arg(path: str) -> str:
+    path = os.fspath(path)
+    if "\n" in path or "\r" in path:
+        raise ValueError(f"path contains a line break: {path!r}")
+    if path != path.strip():
+        raise ValueError(f"uftpd cannot address names with leading/trailing blanks: {path!r}")
+    return path
+
+
+def _readinto(fileobj: BinaryIO, view: memoryview) -> int:
+    readinto = getattr(fileobj, "readinto", None)
+    if readinto is not None:
+        return readinto(view) or 0
+    data = fileobj.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def connect(ticket_or_host: Ticket | str, port: int | None = None, secret: str | None = None, *,
+            timeout: float = 30.0, buffer_size: int = 1 << 20, keep_alive: bool = True,
+            implementation: str | None = None) -> Session:
+    """Open and log in a session: ``connect(ticket)`` or ``connect(host, port, secret)``.
+
+    With a ticket every advertised address is tried in turn (the Auth server may list several).
+    """
+    if isinstance(ticket_or_host, Ticket):
+        ticket: Ticket | None = ticket_or_host
+        addresses = list(ticket_or_host.addresses)
+        port = ticket_or_host.port
+        secret = ticket_or_host.secret
+    else:
+        ticket = None
+        if port is None or secret is None:
+            raise TypeError("connect(host, port, secret) needs all three")
+        addresses = [ticket_or_host]
+    last: Exception | None = None
+    for host in addresses:
+        try:
+            ctrl = ControlConnection.open(host, int(port), timeout)
+        except (OSError, UFTPTimeoutError) as exc:
+            last = exc
+            log.info("cannot reach %s:%s (%s)", host, port, exc)
+            continue
+        session = Session(ctrl, ticket, timeout=timeout, buffer_size=buffer_size, keep_alive=keep_alive,
+                          implementation=implementation)
+        try:
+            session._handshake(secret)
+        except BaseException:
+            ctrl.close(send_quit=False)
+            raise
+        return session
+    if isinstance(last, UFTPError):
+        raise last
+    raise ConnectionClosedError(f"cannot connect to UFTPD at {addresses} port {port}: {last}")
