@@ -288,3 +288,343 @@ def new_bytes_from_socket(sock, Py_ssize_t count, double timeout):
     if got < count:
         return out[:got]
     return out
+
+
+# --------------------------------------------------------------------------- multi-stream
+from .errors import ProtocolError
+
+cdef enum:
+    ST_BADFRAME = -4
+    ST_SHORT = -5
+    ST_BEYOND = -6
+    ST_BIGCHUNK = -7
+    ST_PYERR = -8
+    ST_SHORTHDR = -9
+
+
+cdef Py_ssize_t _recv_full(int fd, char *p, Py_ssize_t n, int tmo, int *status, int *err) noexcept nogil:
+    """Receive n bytes (fewer only at EOF); EINTR runs the Python signal handlers and resumes."""
+    cdef Py_ssize_t got = 0
+    cdef int sig
+    while True:
+        got += _recv_loop(fd, p + got, n - got, tmo, status, err)
+        if status[0] != ST_EINTR:
+            return got
+        with gil:
+            sig = PyErr_CheckSignals_noexc()
+        if sig < 0:
+            status[0] = ST_PYERR
+            return got
+        status[0] = ST_OK
+
+
+cdef int PyErr_CheckSignals_noexc() noexcept:
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        global _pending_exc
+        _pending_exc = exc
+        return -1
+    return 0
+
+_pending_exc = None
+
+cdef extern from "<sys/uio.h>" nogil:
+    cdef struct iovec:
+        void *iov_base
+        size_t iov_len
+    ssize_t c_writev "writev"(int fd, const iovec *iov, int iovcnt)
+
+cdef extern from "<arpa/inet.h>" nogil:
+    unsigned int ntohl(unsigned int)
+    unsigned short ntohs(unsigned short)
+    unsigned int htonl(unsigned int)
+    unsigned short htons(unsigned short)
+
+cdef extern from "<string.h>" nogil:
+    void *memcpy(void *dest, const void *src, size_t n)
+
+
+cdef struct FrameState:
+    long long pos       # bytes covered by the blocks seen
+    long long placed    # payload bytes of this stream
+    unsigned int seq
+    unsigned int bad_magic, bad_index, bad_seq, bad_block, bad_chunk
+
+
+cdef int _read_header(int fd, unsigned char *hdr, int index, int streams, FrameState *st, long long limit,
+                      unsigned int *block, unsigned int *chunk, int tmo, int *status, int *err) noexcept nogil:
+    """Read and validate one header. Returns 1 = frame, 0 = clean EOF, -1 = error (status set)."""
+    cdef Py_ssize_t n = _recv_full(fd, <char *>hdr, 16, tmo, status, err)
+    cdef unsigned short magic, idx
+    cdef unsigned int seq, base, expect
+    if status[0] != ST_OK:
+        return -1
+    if n == 0:
+        return 0
+    if n < 16:
+        status[0] = ST_SHORTHDR
+        st.bad_chunk = <unsigned int>n
+        return -1
+    magic = (hdr[0] << 8) | hdr[1]
+    idx = (hdr[2] << 8) | hdr[3]
+    seq = (<unsigned int>hdr[4] << 24) | (<unsigned int>hdr[5] << 16) | (<unsigned int>hdr[6] << 8) | hdr[7]
+    block[0] = (<unsigned int>hdr[8] << 24) | (<unsigned int>hdr[9] << 16) | (<unsigned int>hdr[10] << 8) | hdr[11]
+    chunk[0] = (<unsigned int>hdr[12] << 24) | (<unsigned int>hdr[13] << 16) | (<unsigned int>hdr[14] << 8) | hdr[15]
+    base = block[0] // streams
+    expect = block[0] - base * (streams - 1) if index == streams - 1 else base
+    if magic != 0xCEBF or idx != index or seq != st.seq or chunk[0] != expect:
+        status[0] = ST_BADFRAME
+        st.bad_magic = magic
+        st.bad_index = idx
+        st.bad_seq = seq
+        st.bad_block = block[0]
+        st.bad_chunk = chunk[0]
+        return -1
+    if st.pos + block[0] > limit:
+        status[0] = ST_BEYOND
+        st.bad_block = block[0]
+        return -1
+    return 1
+
+
+cdef object _frame_error(int status, int err, int index, int streams, FrameState *st, long long limit):
+    if status == ST_BADFRAME:
+        # the shared pure-Python validator phrases the exact complaint
+        from .jparss import HEADER, check_header
+        check_header(HEADER.pack(st.bad_magic, st.bad_index, st.bad_seq, st.bad_block, st.bad_chunk),
+                     index, streams, st.seq)
+        raise ProtocolError(f"stream {index}: invalid frame header")
+    if status == ST_PYERR:
+        global _pending_exc
+        exc, _pending_exc = _pending_exc, None
+        raise exc
+    if status == ST_SHORTHDR:
+        raise ProtocolError(f"stream {index}: truncated frame header ({st.bad_chunk} bytes)")
+    if status == ST_SHORT:
+        raise ProtocolError(f"stream {index}: connection closed inside frame {st.seq}")
+    if status == ST_BEYOND:
+        raise ProtocolError(f"stream {index}: block {st.seq} ends at {st.pos + st.bad_block}, beyond the "
+                            f"announced {limit} bytes")
+    if status == ST_BIGCHUNK:
+        raise ProtocolError(f"stream {index}: chunk exceeds the receive buffer")
+    _raise(status, err, f"stream {index}", st.placed)
+
+
+def recv_frames_into(sock, int index, int streams, buffer, double timeout):
+    """Receive stream ``index``'s JPARSS frames straight into their final place in ``buffer``."""
+    cdef Py_buffer view
+    cdef int fd
+    cdef int tmo = _timeout_ms(timeout)
+    cdef int status = ST_OK, err = 0, r = 0
+    cdef FrameState st
+    cdef unsigned char hdr[16]
+    cdef unsigned int block = 0, chunk = 0
+    cdef long long limit
+    cdef Py_ssize_t got
+    cdef char *base
+    st.pos = 0
+    st.placed = 0
+    st.seq = 0
+    sock.settimeout(timeout)
+    fd = sock.fileno()
+    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS)
+    base = <char *>view.buf
+    limit = view.len
+    try:
+        while True:
+            with nogil:
+                while st.pos < limit:
+                    r = _read_header(fd, hdr, index, streams, &st, limit, &block, &chunk, tmo, &status, &err)
+                    if r <= 0:
+                        break
+                    if chunk:
+                        got = _recv_full(fd, base + st.pos + (block // streams) * index, chunk, tmo, &status, &err)
+                        if status != ST_OK:
+                            break
+                        if got < chunk:
+                            status = ST_SHORT
+                            break
+                    st.placed += chunk
+                    st.pos += block
+                    st.seq += 1
+            if status != ST_OK:
+                _frame_error(status, err, index, streams, &st, limit)
+            return st.placed, st.pos
+    finally:
+        PyBuffer_Release(&view)
+
+
+def recv_frames_to_fd(sock, int index, int streams, int fd, long long file_offset, long long length, scratch,
+                      double timeout):
+    """Receive stream ``index``'s frames and ``pwrite`` each chunk to its place in ``fd``."""
+    cdef Py_buffer view
+    cdef int sfd
+    cdef int tmo = _timeout_ms(timeout)
+    cdef int status = ST_OK, err = 0, r = 0
+    cdef FrameState st
+    cdef unsigned char hdr[16]
+    cdef unsigned int block = 0, chunk = 0
+    cdef Py_ssize_t got, w
+    cdef ssize_t wr
+    cdef long long dest
+    cdef char *p
+    st.pos = 0
+    st.placed = 0
+    st.seq = 0
+    sock.settimeout(timeout)
+    sfd = sock.fileno()
+    PyObject_GetBuffer(scratch, &view, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS)
+    p = <char *>view.buf
+    try:
+        while True:
+            with nogil:
+                while st.pos < length:
+                    r = _read_header(sfd, hdr, index, streams, &st, length, &block, &chunk, tmo, &status, &err)
+                    if r <= 0:
+                        break
+                    if chunk > view.len:
+                        status = ST_BIGCHUNK
+                        break
+                    if chunk:
+                        got = _recv_full(sfd, p, chunk, tmo, &status, &err)
+                        if status != ST_OK:
+                            break
+                        if got < chunk:
+                            status = ST_SHORT
+                            break
+                        dest = file_offset + st.pos + (block // streams) * index
+                        w = 0
+                        while w < chunk:
+                            wr = c_pwrite(fd, p + w, <size_t>(chunk - w), <off_t>(dest + w))
+                            if wr < 0:
+                                if errno == EINTR:
+                                    continue
+                                status = ST_OSERROR
+                                err = errno
+                                break
+                            w += wr
+                        if status != ST_OK:
+                            break
+                    st.placed += chunk
+                    st.pos += block
+                    st.seq += 1
+            if status != ST_OK:
+                _frame_error(status, err, index, streams, &st, length)
+            return st.placed, st.pos
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef int _send_loop(int fd, const char *p, Py_ssize_t n, int tmo, int *status, int *err) noexcept nogil:
+    cdef Py_ssize_t sent = 0
+    cdef ssize_t r
+    cdef int w
+    while sent < n:
+        r = c_send(fd, p + sent, <size_t>(n - sent), MSG_NOSIGNAL)
+        if r >= 0:
+            sent += r
+        elif errno == EAGAIN or errno == EWOULDBLOCK:
+            w = _wait(fd, POLLOUT, tmo)
+            if w != ST_OK:
+                status[0] = w
+                err[0] = errno
+                return -1
+        elif errno == EINTR:
+            continue
+        else:
+            status[0] = ST_OSERROR
+            err[0] = errno
+            return -1
+    return 0
+
+
+cdef int _sendfile_loop(int sfd, int fd, long long offset, long long count, int tmo, int *status,
+                        int *err) noexcept nogil:
+    cdef off_t off = offset
+    cdef long long left = count
+    cdef ssize_t n
+    cdef int w
+    while left > 0:
+        n = c_sendfile(sfd, fd, &off, <size_t>left)
+        if n > 0:
+            left -= n
+        elif n == 0:
+            status[0] = ST_SHORT
+            return -1
+        elif errno == EAGAIN or errno == EWOULDBLOCK:
+            w = _wait(sfd, POLLOUT, tmo)
+            if w != ST_OK:
+                status[0] = w
+                err[0] = errno
+                return -1
+        elif errno == EINTR:
+            continue
+        else:
+            status[0] = ST_OSERROR
+            err[0] = errno
+            return -1
+    return 0
+
+
+def send_frames(sock, int index, int streams, buffer, int fd, long long file_offset, long long length,
+                int block, double timeout):
+    """Send stream ``index``'s frames of a ``length``-byte transfer cut into ``block``-byte blocks,
+    from ``buffer`` (if not None) or with ``sendfile`` from ``fd`` at ``file_offset``."""
+    cdef Py_buffer view
+    cdef bint have_buf = buffer is not None
+    cdef int sfd
+    cdef int tmo = _timeout_ms(timeout)
+    cdef int status = ST_OK, err = 0
+    cdef unsigned char hdr[16]
+    cdef long long pos = 0, sent = 0
+    cdef unsigned int seq = 0, size, start, chunk, base
+    cdef char *data = NULL
+    sock.settimeout(timeout)
+    sfd = sock.fileno()
+    if have_buf:
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        data = <char *>view.buf
+    try:
+        with nogil:
+            while pos < length:
+                size = <unsigned int>(block if length - pos > block else length - pos)
+                base = size // streams
+                start = base * index
+                chunk = size - start if index == streams - 1 else base
+                hdr[0] = 0xCE
+                hdr[1] = 0xBF
+                hdr[2] = (index >> 8) & 0xFF
+                hdr[3] = index & 0xFF
+                hdr[4] = (seq >> 24) & 0xFF
+                hdr[5] = (seq >> 16) & 0xFF
+                hdr[6] = (seq >> 8) & 0xFF
+                hdr[7] = seq & 0xFF
+                hdr[8] = (size >> 24) & 0xFF
+                hdr[9] = (size >> 16) & 0xFF
+                hdr[10] = (size >> 8) & 0xFF
+                hdr[11] = size & 0xFF
+                hdr[12] = (chunk >> 24) & 0xFF
+                hdr[13] = (chunk >> 16) & 0xFF
+                hdr[14] = (chunk >> 8) & 0xFF
+                hdr[15] = chunk & 0xFF
+                if _send_loop(sfd, <char *>hdr, 16, tmo, &status, &err) < 0:
+                    break
+                if chunk:
+                    if have_buf:
+                        if _send_loop(sfd, data + pos + start, chunk, tmo, &status, &err) < 0:
+                            break
+                    else:
+                        if _sendfile_loop(sfd, fd, file_offset + pos + start, chunk, tmo, &status, &err) < 0:
+                            break
+                sent += chunk
+                pos += size
+                seq += 1
+        if status == ST_SHORT:
+            raise ConnectionClosedError(f"local file ended while sending stream {index}")
+        if status != ST_OK:
+            _raise(status, err, f"send stream {index}", sent)
+        return sent
+    finally:
+        if have_buf:
+            PyBuffer_Release(&view)

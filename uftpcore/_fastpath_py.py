@@ -121,3 +121,135 @@ def new_bytes_from_socket(sock: socket.socket, count: int, timeout: float) -> by
     if n < count:
         del buf[n:]
     return bytes(buf)
+
+
+# --------------------------------------------------------------------------- multi-stream
+def _recv_exact(sock: socket.socket, view: memoryview, what: str) -> int:
+    got = 0
+    total = len(view)
+    while got < total:
+        n = sock.recv_into(view[got:], total - got)
+        if n == 0:
+            return got
+        got += n
+    return got
+
+
+def recv_frames_into(sock: socket.socket, index: int, streams: int, buffer, timeout: float) -> tuple[int, int]:
+    """Receive the JPARSS frames of stream ``index`` and place each chunk at its final position
+    in ``buffer`` (the whole transfer).  Stops when the blocks seen cover ``len(buffer)`` or at
+    EOF on a frame boundary.  Returns ``(bytes placed by this stream, bytes covered by blocks)``."""
+    from .errors import ProtocolError
+    from .jparss import HEADER_SIZE, check_header
+
+    view = memoryview(buffer).cast("B")
+    limit = len(view)
+    header = bytearray(HEADER_SIZE)
+    hview = memoryview(header)
+    pos = placed = seq = 0
+    sock.settimeout(timeout)
+    try:
+        while pos < limit:
+            n = _recv_exact(sock, hview, "header")
+            if n == 0:
+                break
+            if n < HEADER_SIZE:
+                raise ProtocolError(f"stream {index}: truncated frame header ({n} bytes)")
+            block, chunk = check_header(header, index, streams, seq)
+            start = pos + (block // streams) * index
+            if pos + block > limit:
+                raise ProtocolError(f"stream {index}: block {seq} ends at {pos + block}, beyond the "
+                                    f"announced {limit} bytes")
+            if chunk:
+                got = _recv_exact(sock, view[start:start + chunk], "chunk")
+                if got < chunk:
+                    raise ProtocolError(f"stream {index}: connection closed inside frame {seq}")
+            placed += chunk
+            pos += block
+            seq += 1
+    except socket.timeout as exc:
+        raise UFTPTimeoutError(f"stream {index} stalled for {timeout} s after {placed} bytes") from exc
+    finally:
+        view.release()
+    return placed, pos
+
+
+def recv_frames_to_fd(sock: socket.socket, index: int, streams: int, fd: int, file_offset: int, length: int,
+                      scratch, timeout: float) -> tuple[int, int]:
+    """Like ``recv_frames_into`` but ``pwrite`` each chunk to ``fd`` at ``file_offset`` + its position."""
+    from .errors import ProtocolError
+    from .jparss import HEADER_SIZE, check_header
+
+    view = memoryview(scratch).cast("B")
+    header = bytearray(HEADER_SIZE)
+    hview = memoryview(header)
+    pos = placed = seq = 0
+    sock.settimeout(timeout)
+    try:
+        while pos < length:
+            n = _recv_exact(sock, hview, "header")
+            if n == 0:
+                break
+            if n < HEADER_SIZE:
+                raise ProtocolError(f"stream {index}: truncated frame header ({n} bytes)")
+            block, chunk = check_header(header, index, streams, seq)
+            if pos + block > length:
+                raise ProtocolError(f"stream {index}: block {seq} ends at {pos + block}, beyond the "
+                                    f"announced {length} bytes")
+            if chunk > len(view):
+                raise ProtocolError(f"stream {index}: chunk of {chunk} bytes exceeds the receive buffer")
+            if chunk:
+                got = _recv_exact(sock, view[:chunk], "chunk")
+                if got < chunk:
+                    raise ProtocolError(f"stream {index}: connection closed inside frame {seq}")
+                dest = file_offset + pos + (block // streams) * index
+                written = 0
+                while written < chunk:
+                    written += os.pwrite(fd, view[written:chunk], dest + written)
+            placed += chunk
+            pos += block
+            seq += 1
+    except socket.timeout as exc:
+        raise UFTPTimeoutError(f"stream {index} stalled for {timeout} s after {placed} bytes") from exc
+    finally:
+        view.release()
+    return placed, pos
+
+
+def send_frames(sock: socket.socket, index: int, streams: int, buffer, fd: int, file_offset: int, length: int,
+                block: int, timeout: float) -> int:
+    """Send stream ``index``'s frames of a transfer of ``length`` bytes, cut into ``block``-byte
+    blocks.  The data comes from ``buffer`` (when not None) or from ``fd`` at ``file_offset``
+    (then each chunk goes out with ``sendfile``).  Returns the payload bytes this stream sent."""
+    from .jparss import chunk_bounds, pack_header
+
+    sock.settimeout(timeout)
+    view = memoryview(buffer).cast("B") if buffer is not None else None
+    out = sock.fileno()
+    sent = seq = pos = 0
+    try:
+        while pos < length:
+            size = min(block, length - pos)
+            start, chunk = chunk_bounds(size, streams, index)
+            hdr = pack_header(index, seq, size, chunk)
+            if view is not None:
+                sock.sendall(hdr)
+                if chunk:
+                    sock.sendall(view[pos + start:pos + start + chunk])
+            else:
+                sock.sendall(hdr)
+                done = 0
+                while done < chunk:
+                    try:
+                        done += os.sendfile(out, fd, file_offset + pos + start + done, chunk - done)
+                    except BlockingIOError:
+                        _wait_writable(sock, timeout)
+            sent += chunk
+            pos += size
+            seq += 1
+    except socket.timeout as exc:
+        raise UFTPTimeoutError(f"stream {index} stalled for {timeout} s while sending") from exc
+    finally:
+        if view is not None:
+            view.release()
+    return sent

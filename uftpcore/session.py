@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from . import dataconn
+from . import dataconn, movers
 from ._impl import get_fastpath
 from .buffers import BufferPool
 from .control import ControlConnection, Reply, reply_error
@@ -35,6 +35,8 @@ from .errors import (
 )
 from .listing import FileInfo, format_modify, parse_facts_line, parse_mlsd, parse_stat_line
 from .localfile import PartialFile
+from .jparss import DEFAULT_BLOCK
+from .streamcodec import block_size, padded_length
 from .ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,9 @@ class Session:
     """
 
     def __init__(self, ctrl: ControlConnection, ticket: Ticket | None = None, *, timeout: float = 30.0,
-                 buffer_size: int = 1 << 20, keep_alive: bool = True, implementation: str | None = None):
+                 buffer_size: int = 1 << 20, keep_alive: bool = True, implementation: str | None = None,
+                 streams: int | None = None, key: bytes | None = None, algo: str | None = None,
+                 compress: bool | None = None):
         self._ctrl = ctrl
         #: the data-channel hot loops (Cython or pure Python), see ``uftpcore._impl``.
         self._fp = get_fastpath(implementation)
@@ -99,6 +103,14 @@ class Session:
         #: the stream count the server expects for the next data-connection set; None = unknown.
         self._expected_streams: int | None = ticket.streams if ticket is not None else None
         self._data: list[socket.socket] = []
+        #: default stream count and codec settings of this session's transfers (from the ticket).
+        self.streams: int = streams if streams is not None else (ticket.streams if ticket is not None else 1)
+        self.key: bytes | None = key if key is not None else (ticket.key if ticket is not None else None)
+        self.algo: str | None = (algo or (ticket.algo if ticket is not None else None)
+                                 or (("AES" if len(self.key) in (32, 40, 48) else "BLOWFISH") if self.key else None))
+        self.compress: bool = compress if compress is not None else (ticket.compress if ticket is not None else False)
+        #: stream count of the last data-connection set (after any 223 from the server).
+        self.streams_used = 1
         self._keep_alive_wanted = keep_alive
         self._keep_alive_on = False
         self._size_broken = False
@@ -351,28 +363,33 @@ class Session:
         return (m.group(1), int(m.group(2)), int(m.group(3)), m.group(4).lower(), m.group(5))
 
     # ------------------------------------------------------------------ reading
-    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
-        """Read a whole file or a range into a new ``bytes`` object.
+    def read(self, path: str, offset: int = 0, length: int | None = None, *, streams: int | None = None) -> bytes:
+        """Read a whole file or a range into a new ``bytes`` object (short only at end of file).
 
-        Short only at end of file.  With ``length=None`` the size is learnt with MLST first, so
-        the result buffer is allocated once at its exact size.
+        With ``length=None`` the size is learnt with MLST first, so the result is allocated
+        once at its exact size (and, compiled, filled in place without a copy).
         """
         with self._lock:
             if length is None:
                 length = max(0, self.stat(path).size - offset)
             if length == 0:
                 return b""
-            out: list[bytes] = []
+            if self._plain_single(streams):
+                out: list[bytes] = []
 
-            def sink(sock: socket.socket, count: int) -> int:
-                data = self._fp.new_bytes_from_socket(sock, count, self.timeout)
-                out.append(data)
-                return len(data)
+                def sink(sock: socket.socket, count: int) -> int:
+                    data = self._fp.new_bytes_from_socket(sock, count, self.timeout)
+                    out.append(data)
+                    return len(data)
 
-            self._retrieve(path, offset, length, sink, exact=False)
-            return out[0]
+                self._retrieve(path, offset, length, _CallableDest(sink), streams=1)
+                return out[0]
+            buf = bytearray(length)
+            n = self._retrieve(path, offset, length, movers.BufferDest(memoryview(buf)), streams=streams)
+            del buf[n:]
+            return bytes(buf)
 
-    def read_into(self, path: str, buffer: Any, offset: int = 0) -> int:
+    def read_into(self, path: str, buffer: Any, offset: int = 0, *, streams: int | None = None) -> int:
         """Read ``len(buffer)`` bytes from ``offset`` straight into ``buffer`` (bytearray,
         memoryview, numpy array, mmap ...); returns the byte count (short only at EOF)."""
         view = memoryview(buffer).cast("B")
@@ -380,25 +397,22 @@ class Session:
             if len(view) == 0:
                 return 0
             with self._lock:
-                return self._retrieve(path, offset, len(view),
-                                      lambda sock, count: self._fp.recv_into(sock, view[:count], self.timeout),
-                                      exact=False)
+                return self._retrieve(path, offset, len(view), movers.BufferDest(view), streams=streams)
         finally:
             view.release()
 
     def read_range_exact(self, path: str, buffer: Any, offset: int) -> int:
-        """Like ``read_into`` when the caller *knows* the range lies inside the file (e.g. it
-        clamped it with a fresh size): small reads then reuse a kept-alive data connection."""
+        """Like ``read_into`` when the caller *knows* the range lies inside the file (it clamped
+        it with a fresh size): small plain reads then reuse a kept-alive data connection."""
         view = memoryview(buffer).cast("B")
         try:
             if len(view) == 0:
                 return 0
             with self._lock:
-                if len(view) <= KEEPALIVE_MAX and self._keep_alive_wanted and self.features.keep_alive:
+                if (len(view) <= KEEPALIVE_MAX and self._keep_alive_wanted and self.features.keep_alive
+                        and self._plain_single(None)):
                     return self._retrieve_keepalive(path, offset, view)
-                return self._retrieve(path, offset, len(view),
-                                      lambda sock, count: self._fp.recv_into(sock, view[:count], self.timeout),
-                                      exact=False)
+                return self._retrieve(path, offset, len(view), movers.BufferDest(view))
         finally:
             view.release()
 
@@ -416,7 +430,8 @@ class Session:
         raise ValueError(f"unsupported mode {mode!r} (use 'rb' or 'wb')")
 
     def download(self, remote: str, local_path: str | os.PathLike, offset: int = 0, length: int | None = None,
-                 *, progress: ProgressCallback | None = None, preserve_mtime: bool = False) -> int:
+                 *, streams: int | None = None, progress: ProgressCallback | None = None,
+                 preserve_mtime: bool = False) -> int:
         """Download ``remote`` (or the range ``[offset, offset+length)``) into ``local_path``.
 
         Data goes to a pre-allocated temporary file next to the target with ``pwrite``; it is
@@ -429,74 +444,62 @@ class Session:
             avail = max(0, info.size - offset)
             want = avail if length is None else min(length, avail)
             with PartialFile(local_path, want) as part:
-                got = self.download_to_fd(remote, part.fd, offset, want, progress=progress)
+                got = self.download_to_fd(remote, part.fd, offset, want, streams=streams, progress=progress)
                 if got != want:
                     raise TransferIncompleteError(
                         f"download of {remote!r} ended after {got} of {want} bytes", want, got)
                 part.commit(mtime=info.mtime if preserve_mtime else None)
             return got
 
-    def download_to_fd(self, remote: str, fd: int, offset: int, length: int, *, local_offset: int | None = None,
-                       progress: ProgressCallback | None = None) -> int:
+    def download_to_fd(self, remote: str, fd: int, offset: int, length: int, *, local_offset: int = 0,
+                       streams: int | None = None, progress: ProgressCallback | None = None) -> int:
         """Receive ``length`` bytes of ``remote`` from ``offset`` and ``pwrite`` them to ``fd`` at
-        ``local_offset`` (default 0).  The building block for parallel ranged downloads."""
+        ``local_offset``.  The building block of parallel ranged downloads."""
         if length == 0:
             return 0
-        dest = 0 if local_offset is None else local_offset
         with self._lock:
-            buf = self._pool.get()
-            try:
-                return self._retrieve(remote, offset, length,
-                                      lambda sock, count: self._fp.recv_to_fd(sock, fd, dest, count, buf, self.timeout),
-                                      exact=False, progress=progress)
-            finally:
-                self._pool.put(buf)
+            dest = movers.FileDest(fd, local_offset, self._pool.get, self._pool.put)
+            return self._retrieve(remote, offset, length, dest, streams=streams, progress=progress)
 
     def download_fileobj(self, remote: str, fileobj: BinaryIO, offset: int = 0, length: int | None = None) -> int:
-        """Stream ``remote`` into a writable file object (for pipes and sockets)."""
+        """Stream ``remote`` into a writable file object (pipes, sockets), in pooled chunks."""
         with self._lock:
             if length is None:
                 length = max(0, self.stat(remote).size - offset)
-            if length == 0:
-                return 0
+            done = 0
             buf = self._pool.get()
-
-            def sink(sock: socket.socket, count: int) -> int:
-                view = memoryview(buf)
-                done = 0
-                while done < count:
-                    n = self._fp.recv_into(sock, view[: min(len(view), count - done)], self.timeout)
-                    if n == 0:
-                        break
-                    fileobj.write(view[:n])
-                    done += n
-                    if n < min(len(view), count - done + n):
-                        break
-                return done
-
             try:
-                return self._retrieve(remote, offset, length, sink, exact=False)
+                view = memoryview(buf)
+                while done < length:
+                    n = min(len(view), length - done)
+                    got = self._retrieve(remote, offset + done, n, movers.BufferDest(view[:n]))
+                    fileobj.write(view[:got])
+                    done += got
+                    if got < n:
+                        break
             finally:
                 self._pool.put(buf)
+            return done
 
     # ------------------------------------------------------------------ writing
-    def upload(self, local_path: str | os.PathLike, remote: str, offset: int = 0, *,
+    def upload(self, local_path: str | os.PathLike, remote: str, offset: int = 0, *, streams: int | None = None,
                progress: ProgressCallback | None = None, preserve_mtime: bool = False) -> int:
-        """Upload a local file with ``sendfile``.
+        """Upload a local file (plain: ``sendfile``).
 
         ``offset == 0`` replaces the remote file (``ALLO`` truncates); ``offset > 0`` writes the
         file's bytes at that remote offset without truncating (``RANG``).
         """
         with open(local_path, "rb") as f:
             st = os.fstat(f.fileno())
-            size = st.st_size
-            sent = self.upload_from_fd(f.fileno(), remote, 0, size, remote_offset=offset, progress=progress)
+            sent = self.upload_from_fd(f.fileno(), remote, 0, st.st_size, remote_offset=offset, streams=streams,
+                                       progress=progress)
         if preserve_mtime:
             self.set_mtime(remote, st.st_mtime)
         return sent
 
     def upload_from_fd(self, fd: int, remote: str, local_offset: int, length: int, *, remote_offset: int = 0,
-                       truncate: bool | None = None, progress: ProgressCallback | None = None) -> int:
+                       truncate: bool | None = None, streams: int | None = None,
+                       progress: ProgressCallback | None = None) -> int:
         """Send ``length`` bytes of ``fd`` from ``local_offset`` to ``remote`` at ``remote_offset``.
 
         ``truncate`` defaults to ``remote_offset == 0``: a whole-file upload replaces the file, a
@@ -505,46 +508,63 @@ class Session:
         if truncate is None:
             truncate = remote_offset == 0
         with self._lock:
-            return self._store(remote, remote_offset, length, truncate,
-                               lambda sock: self._fp.sendfile_all(sock, fd, local_offset, length, self.timeout),
-                               progress=progress)
+            return self._store(remote, remote_offset, truncate, movers.FileSource(fd, local_offset, length),
+                               streams=streams, progress=progress)
 
-    def write(self, remote: str, data: Any, offset: int = 0, *, truncate: bool | None = None) -> int:
+    def write(self, remote: str, data: Any, offset: int = 0, *, truncate: bool | None = None,
+              streams: int | None = None) -> int:
         """Write a buffer (bytes, bytearray, memoryview, numpy array) to ``remote`` at ``offset``."""
         view = memoryview(data).cast("B")
         try:
             if truncate is None:
                 truncate = offset == 0
             with self._lock:
-                return self._store(remote, offset, len(view), truncate,
-                                   lambda sock: (self._fp.send_all(sock, view, self.timeout), len(view))[1])
+                return self._store(remote, offset, truncate, movers.BufferSource(view), streams=streams)
         finally:
             view.release()
 
     def upload_fileobj(self, fileobj: BinaryIO, remote: str, offset: int = 0, length: int | None = None) -> int:
-        """Stream a readable file object to ``remote``.  Without ``length`` the data connection is
-        closed to mark the end (uftpd then reads until EOF)."""
+        """Stream a readable file object to ``remote`` on one stream.  Without ``length`` the
+        data connection is closed to mark the end (uftpd then reads until EOF)."""
         with self._lock:
             buf = self._pool.get()
-
-            def source(sock: socket.socket) -> int:
-                view = memoryview(buf)
-                sent = 0
-                while length is None or sent < length:
-                    want = len(view) if length is None else min(len(view), length - sent)
-                    n = _readinto(fileobj, view[:want])
-                    if not n:
-                        break
-                    self._fp.send_all(sock, view[:n], self.timeout)
-                    sent += n
-                return sent
-
             try:
-                return self._store(remote, offset, length, offset == 0, source)
+                return self._store(remote, offset, offset == 0, movers.StreamSource(fileobj, length, buf), streams=1)
             finally:
                 self._pool.put(buf)
 
     # ------------------------------------------------------------------ transfer machinery
+    @property
+    def encrypted(self) -> bool:
+        return self.key is not None
+
+    def _plain_single(self, streams: int | None) -> bool:
+        return (streams or self.streams) == 1 and self.key is None and not self.compress
+
+    def _plan(self, length: int, streams: int | None) -> list[tuple[int, int, int]]:
+        """Split a transfer into ``(start, length, streams)`` parts.
+
+        Encryption over several streams is broken in uftpd unless every stream ends on a
+        cipher block boundary (spec §6.5): use N in {2, 4, 8, 16} over whole 16 KiB blocks and
+        move the unaligned tail on a single stream.  Encrypted+compressed transfers, whose
+        stream lengths cannot be controlled, use one stream.
+        """
+        n = max(1, int(streams or self.streams))
+        if n == 1 or length <= 0:
+            return [(0, length, 1)]
+        if self.key is None:
+            return [(0, length, n)]
+        if self.compress:
+            return [(0, length, 1)]
+        n = min(16, 1 << (n.bit_length() - 1))
+        main = length - length % DEFAULT_BLOCK
+        if main == 0:
+            return [(0, length, 1)]
+        parts = [(0, main, n)]
+        if main < length:
+            parts.append((main, length - main, 1))
+        return parts
+
     def _send_range(self, offset: int, length: int) -> None:
         """``RANG`` with uftpd's exclusive end, or an inclusive end where ``RFC_RANG`` is advertised."""
         if offset < 0 or length < 0:
@@ -560,6 +580,10 @@ class Session:
             self._range_dirty = False
 
     def _open_data(self, streams: int) -> list[socket.socket]:
+        """NOOP n (if the server expects another count) and n sequential EPSV/PASV + connect.
+
+        A ``223`` reply lowers n to the server's limit; ``self.streams_used`` records it.
+        """
         if self._data:
             if len(self._data) == streams and _still_open(self._data):
                 return self._data
@@ -568,10 +592,14 @@ class Session:
             reply = self._ctrl.command(f"NOOP {streams}", (200, 222, 223))
             if reply.code in (222, 223):
                 granted = dataconn.parse_stream_count(reply.text)
+                if granted < 1:
+                    raise ProtocolError(f"server offers {granted} data connections")
                 if granted != streams:
-                    raise UFTPError(f"server grants {granted} streams instead of {streams}")
+                    log.info("server limits the stream count to %d (asked for %d)", granted, streams)
+                streams = granted
             self._expected_streams = streams
         self._data = dataconn.open_passive(self._ctrl, streams, self.timeout, self.features.epsv)
+        self.streams_used = streams
         return self._data
 
     def _drop_data(self) -> None:
@@ -593,32 +621,34 @@ class Session:
                 f"unexpected reply to {verb}: {reply.code} {reply.text}")
         return reply
 
-    def _retrieve(self, path: str, offset: int, length: int, sink: Callable[[socket.socket, int], int],
-                  exact: bool, progress: ProgressCallback | None = None) -> int:
-        """RANG + RETR on one plain data connection; ``sink`` moves up to ``length`` bytes."""
+    def _retrieve(self, path: str, offset: int, length: int, dest: Any, *, streams: int | None = None,
+                  progress: ProgressCallback | None = None) -> int:
+        """RANG + RETR for every part of the plan; returns the bytes placed (short only at EOF)."""
         if self._keep_alive_on:
             self._set_keep_alive(False)
-        socks = self._open_data(1)
-        self._send_range(offset, length)
-        try:
+        total = 0
+        for start, part_len, n in self._plan(length, streams):
+            socks = self._open_data(n)
+            self._send_range(offset + start, part_len)
             reply = self._ctrl.command("RETR " + _arg(path), (150, 125))
-        except ReplyError:
-            raise  # data connection stays attached on the server and is reused next time
-        m = _BYTES_RE.search(reply.text)
-        announced = int(m.group(1)) if m else length
-        try:
-            got = sink(socks[0], min(length, announced))
-        except BaseException:
-            self._abort_transfer()
-            raise
-        finally:
-            self._drop_data()
-        self._final_reply("RETR")
-        if progress is not None:
-            progress(got)
-        if exact and got != length:
-            raise TransferIncompleteError(f"RETR {path!r}: {got} of {length} bytes arrived", length, got)
-        return got
+            m = _BYTES_RE.search(reply.text)
+            count = min(part_len, int(m.group(1))) if m else part_len
+            part_dest = dest.shifted(start) if start else dest
+            try:
+                got = movers.receive(self._fp, socks, part_dest, count, self.timeout, self.key, self.algo,
+                                     self.compress)
+            except BaseException:
+                self._abort_transfer()
+                raise
+            finally:
+                self._drop_data()
+            self._final_reply("RETR")
+            total += got
+            if progress is not None:
+                progress(got)
+            if got < part_len:
+                break
+        return total
 
     def _retrieve_keepalive(self, path: str, offset: int, view: memoryview) -> int:
         """A small exact-size range read on a kept-alive connection (no EPSV per read).
@@ -664,6 +694,7 @@ class Session:
             raise
         if final is None:
             final = self._ctrl.read_reply()
+        self._range_dirty = False
         if final.code != 226:
             self._drop_data()
             raise reply_error(final, "RETR") if not final.ok else ProtocolError(f"unexpected {final.code} {final.text}")
@@ -672,36 +703,58 @@ class Session:
             raise TransferIncompleteError(f"RETR {path!r}: {got} of {count} bytes arrived (file shrank?)", count, got)
         return got
 
-    def _store(self, remote: str, offset: int, length: int | None, truncate: bool,
-               source: Callable[[socket.socket], int], progress: ProgressCallback | None = None) -> int:
-        """ALLO/RANG + STOR on one plain data connection (truncation per spec §3.7)."""
+    def _store(self, remote: str, offset: int, truncate: bool, source: Any, *, streams: int | None = None,
+               progress: ProgressCallback | None = None) -> int:
+        """ALLO/RANG + STOR for every part of the plan (truncation rules of spec §3.7).
+
+        A whole-file upload truncates with ``ALLO n`` (or, encrypted, where uftpd ignores ALLO,
+        by a STOR without range); the parts after the first are ranged and never truncate.
+        Encrypted single streams avoid uftpd's padding defect (§6.4) by choosing the split.
+        """
         if self._keep_alive_on:
             self._set_keep_alive(False)
-        socks = self._open_data(1)
-        if length is not None:
-            if truncate:
-                if offset:
-                    raise ValueError("a truncating upload must start at offset 0")
-                self._reset_range()
-                self._ctrl.command(f"ALLO {length}", (200,))
+        length = source.length
+        if isinstance(source, movers.StreamSource):  # file objects: one sequential stream
+            if length is None and not truncate:
+                raise ValueError("a ranged upload needs its length")
+            return self._store_part(remote, None if truncate else (offset, length), length, source, 1, progress)
+        if truncate and offset:
+            raise ValueError("a truncating upload must start at offset 0")
+        if length == 0 and not truncate:
+            return 0  # an empty ranged write changes nothing
+        plan = self._plan(length, streams)
+        if self.key is not None and not self.compress:
+            plan = _split_for_padding_bug(plan, streams_of=lambda p: p[2], bs=block_size(self.algo))
+        sent = 0
+        for i, (start, part_len, n) in enumerate(plan):
+            part = source.part(start, part_len) if len(plan) > 1 else source
+            if i == 0 and truncate:
+                rng = None  # ALLO (or, encrypted, nothing): truncates
             else:
-                if length == 0:
-                    self._drop_data()
-                    return 0  # an empty ranged write changes nothing
-                self._send_range(offset, length)
-        elif not truncate:
-            raise ValueError("a ranged upload needs its length")
+                rng = (offset + start, part_len)
+            sent += self._store_part(remote, rng, part_len, part, n, progress)
+        return sent
+
+    def _store_part(self, remote: str, rng: tuple[int, int] | None, length: int | None, source: Any, streams: int,
+                    progress: ProgressCallback | None) -> int:
+        socks = self._open_data(streams)
+        if rng is not None:
+            self._send_range(*rng)
         else:
             self._reset_range()
+            if length is not None and self.key is None:
+                self._ctrl.command(f"ALLO {length}", (200,))
         self._ctrl.command("STOR " + _arg(remote), (150, 125))
-        sock = socks[0]
         try:
-            sent = source(sock) if length != 0 else 0
-            # Mark the end: uftpd reads until EOF when no length was set (and always when encrypted).
-            try:
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            avoid = AVOID_MULTIPLE if (self.key is not None and len(socks) == 1) else 0
+            sent = movers.send(self._fp, socks, source, self.timeout, self.key, self.algo, self.compress,
+                               avoid_multiple=avoid) if length != 0 else 0
+            # Mark the end: uftpd reads until EOF without a length (and always when encrypted).
+            for s in socks:
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
         except BaseException:
             self._abort_transfer()
             raise
@@ -717,6 +770,34 @@ class Session:
         """After a failed transfer the session state is unknown: drop data and control."""
         self._drop_data()
         self._ctrl.close(send_quit=False)
+
+
+class _CallableDest:
+    """Adapter: a ``sink(sock, count)`` function as a single-stream plain destination."""
+
+    def __init__(self, sink: Callable[[socket.socket, int], int]):
+        self._sink = sink
+
+    def recv_plain(self, fp: Any, sock: socket.socket, count: int, timeout: float) -> int:
+        return self._sink(sock, count)
+
+
+#: uftpd reads uploads in chunks of 1 MiB (3.5.3) or 64 KiB (older) and leaves the padding in
+#: the file when the ciphertext length is a multiple of its chunk (spec §6.4).
+AVOID_MULTIPLE = 65536
+
+
+def _split_for_padding_bug(plan: list[tuple[int, int, int]], streams_of: Callable, bs: int) -> list[tuple[int, int, int]]:
+    """Encrypted single-stream parts whose padded length is a multiple of 64 KiB are split
+    in two (the first one cipher block shorter), so uftpd's last read is always short."""
+    out = []
+    for start, length, n in plan:
+        if n == 1 and length > bs and padded_length(length, bs) % AVOID_MULTIPLE == 0:
+            out.append((start, length - bs, 1))
+            out.append((start + length - bs, bs, 1))
+        else:
+            out.append((start, length, n))
+    return out
 
 
 def _still_open(socks: list[socket.socket]) -> bool:
@@ -757,8 +838,13 @@ def _readinto(fileobj: BinaryIO, view: memoryview) -> int:
 
 def connect(ticket_or_host: Ticket | str, port: int | None = None, secret: str | None = None, *,
             timeout: float = 30.0, buffer_size: int = 1 << 20, keep_alive: bool = True,
-            implementation: str | None = None) -> Session:
+            implementation: str | None = None, streams: int | None = None, key: bytes | None = None,
+            algo: str | None = None, compress: bool | None = None) -> Session:
     """Open and log in a session: ``connect(ticket)`` or ``connect(host, port, secret)``.
+
+    ``streams`` is the default stream count of transfers (a ticket's ``streams`` otherwise);
+    ``key``/``algo``/``compress`` must match the session the Auth server registered (a ticket
+    carries them).
 
     With a ticket every advertised address is tried in turn (the Auth server may list several).
     """
@@ -781,7 +867,7 @@ def connect(ticket_or_host: Ticket | str, port: int | None = None, secret: str |
             log.info("cannot reach %s:%s (%s)", host, port, exc)
             continue
         session = Session(ctrl, ticket, timeout=timeout, buffer_size=buffer_size, keep_alive=keep_alive,
-                          implementation=implementation)
+                          implementation=implementation, streams=streams, key=key, algo=algo, compress=compress)
         try:
             session._handshake(secret)
         except BaseException:
