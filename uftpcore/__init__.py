@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._impl import IMPLEMENTATION
 from .auth import authenticate, split_auth_url
+from .endpoint import Endpoint
 from .errors import (
     AuthenticationError,
     ConnectionClosedError,
@@ -33,6 +34,7 @@ __all__ = [
     "authenticate",
     "split_auth_url",
     "connect",
+    "Endpoint",
     "Session",
     "Ticket",
     "FileInfo",
