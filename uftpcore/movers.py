@@ -86,6 +86,7 @@ def receive(fp: Any, socks: Sequence[socket.socket], dest: BufferDest | FileDest
     server sent fewer, e.g. a range beyond EOF)."""
     n = len(socks)
     coded = key is not None or compress
+    _check_combination(n, key, compress)
     if n == 1 and not coded:
         return dest.recv_plain(fp, socks[0], count, timeout)
     if n == 1:
@@ -230,6 +231,7 @@ def send(fp: Any, socks: Sequence[socket.socket], source: Any, timeout: float, k
     end with padding/trailer; coded multi-streams end unpadded (what uftpd's reader needs)."""
     n = len(socks)
     coded = key is not None or compress
+    _check_combination(n, key, compress)
     if n == 1 and not coded:
         return source.send_plain(fp, socks[0], timeout)
     if n == 1:
@@ -275,6 +277,12 @@ def _send_frames_encoded(fp: Any, sock: socket.socket, index: int, streams: int,
     if tail:
         fp.send_all(sock, tail, timeout)
     return sent
+
+
+def _check_combination(streams: int, key: bytes | None, compress: bool) -> None:
+    if streams > 1 and key is not None and compress:
+        raise ValueError("encryption with compression over several streams cannot end on cipher block "
+                         "boundaries (spec §6.5/§7.3); use one stream")
 
 
 # ------------------------------------------------------------------------------ threads

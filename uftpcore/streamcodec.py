@@ -29,6 +29,8 @@ except ImportError:  # pragma: no cover - older cryptography
     _Blowfish = algorithms.Blowfish  # type: ignore[attr-defined]
 
 RECV_CHUNK = 256 * 1024
+#: plaintext bytes a compressing+encrypting encoder keeps back for ``finish`` (see there)
+HOLD_BACK = 16
 
 
 def block_size(algo: str | None) -> int:
@@ -64,6 +66,10 @@ class Encoder:
         self._enc = make_cipher(key, algo).encryptor() if key else None  # type: ignore[arg-type]
         self._zip = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
         self._carry = b""  # plaintext (post-gzip) not yet a whole cipher block
+        # compressed+encrypted: the last bytes are compressed only at the end, so ``finish`` can
+        # choose among several equivalent gzip encodings of them (see ``avoid_multiple``)
+        self._hold = HOLD_BACK if (compress and key) else 0
+        self._held = b""
         #: ciphertext bytes produced so far
         self.produced = 0
 
@@ -81,6 +87,10 @@ class Encoder:
     def encode(self, data: bytes | memoryview, sync_flush: bool = False) -> bytes:
         """Encode a piece of the stream; ``sync_flush`` makes it decodable on arrival (§7.2)."""
         if self._zip is not None:
+            if self._hold:
+                data = self._held + bytes(data)
+                self._held = data[-self._hold:]
+                data = data[: -self._hold]
             out = self._zip.compress(data)
             if sync_flush:
                 out += self._zip.flush(zlib.Z_SYNC_FLUSH)
@@ -97,7 +107,10 @@ class Encoder:
         compressed streams empty sync flushes shift the length.
         """
         if not padded:
-            tail = self._zip.flush(zlib.Z_SYNC_FLUSH) if self._zip is not None else b""
+            tail = b""
+            if self._zip is not None:
+                rest, self._held = self._held, b""
+                tail = self._zip.compress(rest) + self._zip.flush(zlib.Z_SYNC_FLUSH)
             out = self._encrypt(tail)
             if self._carry:
                 raise ValueError("an unpadded encrypted stream must end on a cipher block boundary")
@@ -106,14 +119,18 @@ class Encoder:
             return out
         extra = b""
         if self._zip is not None:
-            if avoid_multiple and self._enc is not None:
-                for _ in range(64):
-                    trial = self._zip.copy().flush(zlib.Z_FINISH)
-                    total = self.produced + padded_length(len(self._carry) + len(extra) + len(trial), self.bs)
-                    if total % avoid_multiple:
-                        break
-                    extra += self._zip.flush(zlib.Z_SYNC_FLUSH)
-            extra += self._zip.flush(zlib.Z_FINISH)
+            rest, self._held = self._held, b""
+            # Each sync flush between held bytes lengthens the gzip stream by a few bytes while
+            # encoding the same data: pick the first variant whose ciphertext length is safe.
+            for splits in range(len(rest) + 1):
+                z = self._zip.copy()
+                trial = b"".join(z.compress(rest[i:i + 1]) + z.flush(zlib.Z_SYNC_FLUSH) for i in range(splits))
+                trial += z.compress(rest[splits:]) + z.flush(zlib.Z_FINISH)
+                total = self.produced + padded_length(len(self._carry) + len(trial), self.bs)
+                if not avoid_multiple or self._enc is None or total % avoid_multiple:
+                    break
+            self._zip = z
+            extra = trial
         out = self._encrypt(extra)
         if self._enc is not None:
             p = self.bs - len(self._carry)
