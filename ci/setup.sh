@@ -23,6 +23,6 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip "setuptools>=64,<82" wheel "Cython>=3.0"
+.venv/bin/python -m pip install -q --upgrade pip "setuptools>=77,<82" wheel "Cython>=3.0"
 .venv/bin/python -m pip install -q --no-build-isolation -e ".[dev,fsspec,fs,fuse,progress]"
 .venv/bin/python -c "import uftpcore; print('uftpcore implementation:', uftpcore.IMPLEMENTATION)"

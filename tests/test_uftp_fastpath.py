@@ -148,3 +148,16 @@ def test_new_bytes_from_socket(fp):
     a.sendall(b"hello")
     a.close()
     assert fp.new_bytes_from_socket(b, 10, 2.0) == b"hello"
+
+
+def test_recv_to_fd_large_transfer_times_out_when_stalled(fp, tmp_path):
+    """The splice path (large counts) honours the idle timeout like the copy path."""
+    a, b = socket.socketpair()
+    a.sendall(b"x" * 1000)
+    out = os.open(tmp_path / "d", os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.raises(UFTPTimeoutError):
+            fp.recv_to_fd(b, out, 0, 10 << 20, bytearray(65536), 0.3)
+    finally:
+        os.close(out)
+        a.close()
