@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-from typing import Optional
 
 import pytest
 
@@ -25,7 +24,7 @@ def new_secret() -> str:
 class RawFTP:
     """Minimal byte-exact FTP client for tests."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", source: Optional[str] = None, timeout: float = 10.0):
+    def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None, timeout: float = 10.0):
         self.host = host
         self.source = source
         self.sock = socket.create_connection((host, port), timeout=timeout,
@@ -59,7 +58,7 @@ class RawFTP:
     def expect_eof(self) -> bool:
         try:
             return self.file.readline() == b""
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             return False
 
     def login(self, secret: str) -> str:

@@ -15,13 +15,13 @@ import os
 import signal
 import sys
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from .authserver import AuthServer
 from .uftpd import UFTPD
 
 
-def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m uftpcore.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="FTP listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=64434, help="FTP listen port (0 = any free port)")
@@ -45,7 +45,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
@@ -60,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     uftpd.start()
-    auth: Optional[AuthServer] = None
+    auth: AuthServer | None = None
     try:
         print(f"UFTPD listening on {args.host}:{uftpd.port}, command port {args.cmd_host}:{uftpd.cmd_port}")
         if args.auth_port is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tarfile
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,11 @@ def extract_tar_stream(reader, target_dir: str, resolve: Callable[[str], str]) -
 
     Returns ``(number of files, number of payload bytes)``.
     """
-    tar = tarfile.open(mode="r|", fileobj=reader)
+    with tarfile.open(mode="r|", fileobj=reader) as tar:  # does not close ``reader``
+        return _extract_members(tar, target_dir, resolve)
+
+
+def _extract_members(tar: tarfile.TarFile, target_dir: str, resolve: Callable[[str], str]) -> tuple[int, int]:
     files = 0
     total = 0
     while True:

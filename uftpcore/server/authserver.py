@@ -33,13 +33,15 @@ import string
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import commandport
 from .tlsutil import TLSSetting, server_context
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from .uftpd import UFTPD
 
 log = logging.getLogger(__name__)
@@ -83,19 +85,19 @@ def _as_bool(value: Any, default: bool = False) -> bool:
         return value
     if isinstance(value, str):
         return value.strip().lower() == "true"
-    raise ValueError(f"expected a boolean, got {value!r}")
+    raise TypeError(f"expected a boolean, got {value!r}")
 
 
 def _as_int(value: Any, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise TypeError(f"expected a number, got {value!r}")
     if isinstance(value, (int, float)):
         return int(value)
     if isinstance(value, str):
         return int(value.strip())
-    raise ValueError(f"expected a number, got {value!r}")
+    raise TypeError(f"expected a number, got {value!r}")
 
 
 class _HTTPError(Exception):
@@ -125,19 +127,19 @@ class AuthServer:
 
     def __init__(
         self,
-        uftpd: "UFTPD",
+        uftpd: UFTPD,
         host: str = "127.0.0.1",
         port: int = 0,
-        users: Optional[dict[str, str]] = None,
-        tokens: Optional[dict[str, str]] = None,
+        users: dict[str, str] | None = None,
+        tokens: dict[str, str] | None = None,
         server_name: str = "TEST",
-        home_dirs: Optional[dict[str, str]] = None,
+        home_dirs: dict[str, str] | None = None,
         tls: TLSSetting = False,
         *,
         description: str = "Test UFTPD server",
-        server_host: Optional[str] = None,
-        job_extras: Optional[dict[str, str]] = None,
-        group: Optional[str] = None,
+        server_host: str | None = None,
+        job_extras: dict[str, str] | None = None,
+        group: str | None = None,
     ):
         if "-" in server_name:
             raise ValueError("server names may not contain '-' (it separates the instance index)")
@@ -152,13 +154,13 @@ class AuthServer:
         self.server_host = server_host
         self.job_extras = dict(job_extras or {})
         self.group = group
-        self.cert_file: Optional[str] = None
+        self.cert_file: str | None = None
         if home_dirs:
             uftpd.home_dirs.update(home_dirs)
         self._issued: dict[str, tuple[str, float]] = {}
         self._token_lock = threading.Lock()
-        self._httpd: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
 
     # -- URLs ----------------------------------------------------------------------------
     @property
@@ -178,7 +180,7 @@ class AuthServer:
         return f"{self.base_url}/{self.server_name}"
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "AuthServer":
+    def start(self) -> AuthServer:
         if self._httpd is not None:
             return self
         family = socket.getaddrinfo(self.host, self._port, type=socket.SOCK_STREAM)[0][0]
@@ -189,7 +191,7 @@ class AuthServer:
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         self._port = httpd.server_address[1]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"authserver-{self._port}", daemon=True)
         self._thread.start()
         log.info("Auth server for '%s' at %s", self.server_name, self.url)
@@ -205,7 +207,7 @@ class AuthServer:
         self._httpd = None
         self._thread = None
 
-    def __enter__(self) -> "AuthServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -219,7 +221,7 @@ class AuthServer:
             self._issued[token] = (user, time.time() + lifetime)
         return token
 
-    def user_for_token(self, token: str) -> Optional[str]:
+    def user_for_token(self, token: str) -> str | None:
         user = self.tokens.get(token)
         if user is not None:
             return user
@@ -237,7 +239,7 @@ class AuthServer:
         return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
     # -- the two real operations ---------------------------------------------------------
-    def _ping(self) -> Optional[dict[str, str]]:
+    def _ping(self) -> dict[str, str] | None:
         return commandport.ping(self.uftpd.cmd_host, self.uftpd.cmd_port)
 
     def _gid(self) -> str:
@@ -248,7 +250,7 @@ class AuthServer:
         except KeyError:
             return str(os.getgid())
 
-    def info_document(self, user: Optional[str]) -> dict[str, Any]:
+    def info_document(self, user: str | None) -> dict[str, Any]:
         """The ``GET /rest/auth`` reply for ``user`` (``None`` = anonymous)."""
         ping = self._ping()
         entry: dict[str, Any] = {
@@ -304,7 +306,7 @@ class AuthServer:
             compress = _as_bool(body.get("compress"))
             persistent = _as_bool(body.get("persistent"))
             append = _as_bool(body.get("append"))
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise _HTTPError(400, f"Invalid request: {exc}") from None
         client = body.get("client")
         if client:
@@ -356,11 +358,11 @@ class _AuthHandler(BaseHTTPRequestHandler):
     server_version = "UNICORE-AuthServer-Test/1.0"
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.client_address[0], format % args)
 
     # -- plumbing ------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str, headers: Optional[dict[str, str]] = None) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -370,7 +372,7 @@ class _AuthHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_json(self, status: int, document: Any, headers: Optional[dict[str, str]] = None) -> None:
+    def _send_json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(document).encode("utf-8"), "application/json;charset=UTF-8", headers)
 
     def _send_error(self, status: int, message: str) -> None:
@@ -400,7 +402,7 @@ class _AuthHandler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline()
 
-    def _user(self, required: bool) -> Optional[str]:
+    def _user(self, required: bool) -> str | None:
         """The authenticated user, ``None`` for anonymous; raises 401 for bad credentials."""
         header = self.headers.get("Authorization")
         if not header:
@@ -444,7 +446,7 @@ class _AuthHandler(BaseHTTPRequestHandler):
         except _HTTPError as err:
             self._drain()
             self._send_error(err.status, err.message)
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
         except Exception as exc:  # never let a handler thread die silently
             log.exception("Auth request failed")
@@ -456,7 +458,7 @@ class _AuthHandler(BaseHTTPRequestHandler):
             return
         try:
             self._read_body()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure: just drop the connection
             self.close_connection = True
 
     def _get(self, parts: list[str], query: dict[str, list[str]]) -> None:
@@ -497,18 +499,18 @@ class _AuthHandler(BaseHTTPRequestHandler):
         if name not in (self.auth.server_name, f"{self.auth.server_name}-1"):
             raise _HTTPError(404, f"No such server: '{name}', please check your URL")
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self._body_read = False
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._body_read = False
         self._handle("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._body_read = False
         self._handle("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._body_read = False
         self._handle("DELETE")

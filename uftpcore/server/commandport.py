@@ -16,7 +16,8 @@ import logging
 import os
 import pwd
 import socket
-from typing import TYPE_CHECKING, Iterable, Optional
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .datapath import close_socket
 from .jobs import parse_request
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 READ_TIMEOUT = 60.0
 
 
-def handle_connection(sock: socket.socket, server: "UFTPD") -> None:
+def handle_connection(sock: socket.socket, server: UFTPD) -> None:
     """Serve one command-port connection completely (runs in its own thread)."""
     try:
         sock.settimeout(READ_TIMEOUT)
@@ -54,14 +55,14 @@ def handle_connection(sock: socket.socket, server: "UFTPD") -> None:
         close_socket(sock)
 
 
-def dispatch(request: dict[str, str], server: "UFTPD") -> str:
+def dispatch(request: dict[str, str], server: UFTPD) -> str:
     """Compute the reply text (without the final ``\\n`` that the writer appends)."""
     request_type = request.get("request-type", "n/a")
     log.debug("command port request '%s' for user '%s'", request_type, request.get("user", "n/a"))
     if request_type == "uftp-transfer-request":
         try:
             server.registry.add(request)
-        except Exception as exc:  # KeyError('user') -> "ERROR::'user'", as uftpd
+        except Exception as exc:  # noqa: BLE001 - KeyError('user') -> "ERROR::'user'", as uftpd
             return f"ERROR::{exc}"
         return f"OK::{server.port}"
     if request_type == "uftp-ping-request":
@@ -71,7 +72,7 @@ def dispatch(request: dict[str, str], server: "UFTPD") -> str:
     return f"ERROR::Unsupported request type '{request_type}'"
 
 
-def ping_reply(server: "UFTPD") -> str:
+def ping_reply(server: UFTPD) -> str:
     """``Version/ListenPort/ListenAddress/MaxSessionsPerClient`` (+ ``AdvertiseAddress``).
 
     The text ends with ``\\n`` and the writer adds another one, hence uftpd's empty last line.
@@ -87,7 +88,7 @@ def ping_reply(server: "UFTPD") -> str:
     return text
 
 
-def user_info_reply(request: dict[str, str], server: "UFTPD") -> str:
+def user_info_reply(request: dict[str, str], server: UFTPD) -> str:
     """Home directory and accepted SSH keys of a user (§2.5)."""
     user = request["user"].strip() if "user" in request else ""
     if user == "root":
@@ -108,7 +109,7 @@ def user_info_reply(request: dict[str, str], server: "UFTPD") -> str:
         try:
             with open(path, "r", encoding="utf-8", errors="replace") as handle:
                 status += f" keyfile {path} : OK"
-                for line in handle.readlines():
+                for line in handle:
                     if line.startswith("#"):
                         continue
                     text += f"Accepted key {index}: {line.strip()}\n"
@@ -139,7 +140,7 @@ def send_request(
     return b"".join(chunks).decode("utf-8").strip()
 
 
-def ping(host: str, port: int, timeout: float = 10.0) -> Optional[dict[str, str]]:
+def ping(host: str, port: int, timeout: float = 10.0) -> dict[str, str] | None:
     """Ping a command port; the ``key: value`` pairs, or ``None`` if it is unreachable."""
     try:
         reply = send_request(host, port, [("request-type", "uftp-ping-request")], timeout)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 from .dataconn import configure_socket
 from .datapath import close_socket

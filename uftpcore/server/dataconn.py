@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import socket
 import sys
-from typing import Optional
 
 from .errors import SessionEnd
 
@@ -37,7 +36,7 @@ def _create_listener(host: str, port: int, family: int) -> socket.socket:
 
 
 def open_listener(
-    host: str, family: int, timeout: float, port_range: Optional[tuple[int, int]] = None
+    host: str, family: int, timeout: float, port_range: tuple[int, int] | None = None
 ) -> socket.socket:
     """Bind a data listener; with a port range start at a random port and probe linearly."""
     if port_range is None:

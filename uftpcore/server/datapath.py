@@ -20,7 +20,8 @@ import logging
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .options import SessionOptions
@@ -87,18 +88,18 @@ class DataChannel:
       (false for compressed/encrypted stacks, which must be finished and closed, §4.3).
     """
 
-    unsupported_reason: Optional[str] = None
+    unsupported_reason: str | None = None
     reads_until_eof = False
     reusable = True
 
     def __init__(self, sockets: Sequence[socket.socket]):
         self.sockets = list(sockets)
 
-    def send_file(self, fd: int, offset: int, count: int, limiter: Optional[RateLimiter] = None) -> int:
+    def send_file(self, fd: int, offset: int, count: int, limiter: RateLimiter | None = None) -> int:
         """Send up to ``count`` bytes of ``fd`` from ``offset``; short only at end of file."""
         raise NotImplementedError
 
-    def recv_to_file(self, fd: int, offset: int, limit: int, limiter: Optional[RateLimiter] = None) -> int:
+    def recv_to_file(self, fd: int, offset: int, limit: int, limiter: RateLimiter | None = None) -> int:
         """Receive up to ``limit`` bytes (or until EOF) and write them to ``fd`` at ``offset``."""
         raise NotImplementedError
 
@@ -128,7 +129,7 @@ class PlainDataChannel(DataChannel):
         self.sock = sock
         self._scratch = scratch
 
-    def send_file(self, fd: int, offset: int, count: int, limiter: Optional[RateLimiter] = None) -> int:
+    def send_file(self, fd: int, offset: int, count: int, limiter: RateLimiter | None = None) -> int:
         if count <= 0:
             return 0
         out = self.sock.fileno()
@@ -150,13 +151,13 @@ class PlainDataChannel(DataChannel):
                 limiter.after_chunk(sent)
         return sent
 
-    def _send_by_copy(self, fd: int, offset: int, count: int, limiter: Optional[RateLimiter]) -> int:
+    def _send_by_copy(self, fd: int, offset: int, count: int, limiter: RateLimiter | None) -> int:
         """Fallback for inputs sendfile cannot handle (pipes, some special files)."""
-        view = memoryview(self._scratch)
+        chunk_size = len(self._scratch)
         sent = 0
         positional = True
         while sent < count:
-            want = min(len(view), count - sent)
+            want = min(chunk_size, count - sent)
             try:
                 chunk = os.pread(fd, want, offset + sent) if positional else os.read(fd, want)
             except OSError as exc:
@@ -172,7 +173,7 @@ class PlainDataChannel(DataChannel):
                 limiter.after_chunk(sent)
         return sent
 
-    def recv_to_file(self, fd: int, offset: int, limit: int, limiter: Optional[RateLimiter] = None) -> int:
+    def recv_to_file(self, fd: int, offset: int, limit: int, limiter: RateLimiter | None = None) -> int:
         view = memoryview(self._scratch)
         capacity = len(view)
         recv_into = self.sock.recv_into
@@ -183,7 +184,7 @@ class PlainDataChannel(DataChannel):
         total = 0
         try:
             while total < limit:
-                want = capacity if limit - total > capacity else limit - total
+                want = min(limit - total, capacity)
                 n = recv_into(view, want, _WAITALL)
                 if n == 0:
                     break
@@ -235,7 +236,7 @@ class UnsupportedDataChannel(DataChannel):
 
 
 def build_data_channel(
-    sockets: Sequence[socket.socket], options: "SessionOptions", scratch: bytearray
+    sockets: Sequence[socket.socket], options: SessionOptions, scratch: bytearray
 ) -> DataChannel:
     """Build the stream stack for a complete connection set (spec §8).
 

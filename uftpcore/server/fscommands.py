@@ -11,7 +11,7 @@ import errno
 import os
 import stat as _stat
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from . import listing_format
 from .errors import CommandError
@@ -37,11 +37,11 @@ def _set_mtime(path: str, value: str) -> None:
 class FileSystemCommands(SessionState):
     """PWD CWD CDUP MKD RMD DELE RNFR RNTO MFMT MFF SIZE MLST STAT LIST MLSD."""
 
-    def cmd_pwd(self, _params: Optional[str]) -> None:
+    def cmd_pwd(self, _params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         self.reply(f'257 "{self.paths.reported_cwd}"')
 
-    def cmd_cwd(self, params: Optional[str]) -> None:
+    def cmd_cwd(self, params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
@@ -53,7 +53,7 @@ class FileSystemCommands(SessionState):
         self.paths.reported_cwd = os.path.realpath(path)
         self.reply("200 OK")
 
-    def cmd_cdup(self, _params: Optional[str]) -> None:
+    def cmd_cdup(self, _params: str | None) -> None:
         if self.paths.current_dir == self.paths.basedir:
             raise CommandError("Can't cd up, already at base directory", 534)
         # uftpd does chdir("..") relative to the *process* directory, then getcwd()
@@ -66,34 +66,34 @@ class FileSystemCommands(SessionState):
         self.paths.reported_cwd = parent
         self.reply("200 OK")
 
-    def cmd_mkd(self, params: Optional[str]) -> None:
+    def cmd_mkd(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         path = self.paths.resolve(params)
         os.mkdir(path)
         self.reply(f'257 "{path}" directory created')
 
-    def cmd_dele(self, params: Optional[str]) -> None:
+    def cmd_dele(self, params: str | None) -> None:
         self.paths.require_level(MODE_FULL)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
         os.unlink(path)
         self.reply("200 OK")
 
-    def cmd_rmd(self, params: Optional[str]) -> None:
+    def cmd_rmd(self, params: str | None) -> None:
         self.paths.require_level(MODE_FULL)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
         os.rmdir(path)
         self.reply("200 OK")
 
-    def cmd_rnfr(self, params: Optional[str]) -> None:
+    def cmd_rnfr(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
         self.rename_from_path = path  # remembered, never cleared (quirk 21)
         self.reply("350 File action OK Please send rename-to")
 
-    def cmd_rnto(self, params: Optional[str]) -> None:
+    def cmd_rnto(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
@@ -102,7 +102,7 @@ class FileSystemCommands(SessionState):
         os.rename(self.rename_from_path, path)
         self.reply("200 OK")
 
-    def cmd_mfmt(self, params: Optional[str]) -> None:
+    def cmd_mfmt(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         # the 3-way split makes paths with blanks fail, as in uftpd (quirk 20)
         mtime, target = params.split(" ", 2)  # type: ignore[union-attr]
@@ -111,7 +111,7 @@ class FileSystemCommands(SessionState):
         _set_mtime(path, mtime)
         self.reply(f"213 Modify={mtime}; {target}")
 
-    def cmd_mff(self, params: Optional[str]) -> None:
+    def cmd_mff(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         fact_spec, target = params.split(" ", 2)  # type: ignore[union-attr]
         path = self.paths.resolve(target)
@@ -130,7 +130,7 @@ class FileSystemCommands(SessionState):
             applied.append(fact)
         self.reply(f"213 {';'.join(applied)}; {target}")
 
-    def cmd_size(self, params: Optional[str]) -> None:
+    def cmd_size(self, params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         path = self.paths.resolve(params)
         if not os.path.exists(path):
@@ -140,7 +140,7 @@ class FileSystemCommands(SessionState):
             raise TypeError("Connector.write_message() got an unexpected keyword argument 'msg'")
         self.reply(f"213 {os.stat(path).st_size}")
 
-    def cmd_mlst(self, params: Optional[str]) -> None:
+    def cmd_mlst(self, params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         path = self.paths.resolve("." if params is None else params)
         if not os.path.exists(path):
@@ -148,7 +148,7 @@ class FileSystemCommands(SessionState):
         facts = listing_format.mlst_facts(os.path.normpath(path))
         self.reply_lines([f"250- Listing {path}", f" {facts}", "250 End"])
 
-    def cmd_stat(self, params: Optional[str]) -> None:
+    def cmd_stat(self, params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         tokens = (params or "").split(" ", 1)
         as_file = tokens[0] != "N"  # the first token is *always* the mode (quirk 13)
@@ -170,7 +170,7 @@ class FileSystemCommands(SessionState):
         lines.append("211 End of file list")
         self.reply_lines(lines)
 
-    def cmd_list(self, params: Optional[str]) -> Action:
+    def cmd_list(self, params: str | None) -> Action:
         self.paths.require_level(MODE_INFO)
         path = params if params else "."
         if path == "-a":
@@ -178,7 +178,7 @@ class FileSystemCommands(SessionState):
         path = self.paths.resolve(path)
         return self._send_listing(path, listing_format.list_line, "\r\n")
 
-    def cmd_mlsd(self, params: Optional[str]) -> Action:
+    def cmd_mlsd(self, params: str | None) -> Action:
         self.paths.require_level(MODE_INFO)
         path = self.paths.resolve(params if params else ".")
         return self._send_listing(path, listing_format.mlst_facts, "\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .errors import CommandError, SessionEnd
 from .fscommands import FileSystemCommands
@@ -41,7 +41,7 @@ FEATURES = (
 _SECRET_VERBS = frozenset({"USER", "PASS", "SEND-FILE", "RECEIVE-FILE"})
 
 
-def _version_tuple(version: str) -> Optional[tuple[int, ...]]:
+def _version_tuple(version: str) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in version.split("."))
     except ValueError:
@@ -53,7 +53,7 @@ class FTPSession(FileSystemCommands, TransferCommands):
 
     def __init__(self, control, job, server):
         super().__init__(control, job, server)
-        self._commands: dict[str, Callable[[Optional[str]], Optional[Action]]] = {
+        self._commands: dict[str, Callable[[str | None], Action | None]] = {
             "BYE": self.cmd_quit,
             "QUIT": self.cmd_quit,
             "SYST": self.cmd_syst,
@@ -120,7 +120,7 @@ class FTPSession(FileSystemCommands, TransferCommands):
         finally:
             self.close_data()
 
-    def _execute(self, verb: str, handler, params: Optional[str]) -> Optional[Action]:
+    def _execute(self, verb: str, handler, params: str | None) -> Action | None:
         try:
             action = handler(params)
             if action is Action.RETRIEVE:
@@ -153,14 +153,14 @@ class FTPSession(FileSystemCommands, TransferCommands):
             raise
 
     # -- session-level commands ---------------------------------------------------------
-    def cmd_quit(self, _params: Optional[str]) -> Action:
+    def cmd_quit(self, _params: str | None) -> Action:
         self.close_data()
         return Action.END  # no reply (quirk 14)
 
-    def cmd_syst(self, _params: Optional[str]) -> None:
+    def cmd_syst(self, _params: str | None) -> None:
         self.reply("215 Unix Type: L8")
 
-    def cmd_feat(self, _params: Optional[str]) -> None:
+    def cmd_feat(self, _params: str | None) -> None:
         lines = ["211-Features:"]
         features = list(FEATURES)
         version = _version_tuple(self.server.version)
@@ -173,7 +173,7 @@ class FTPSession(FileSystemCommands, TransferCommands):
         lines.append("211 END")
         self.reply_lines(lines)
 
-    def cmd_noop(self, params: Optional[str]) -> None:
+    def cmd_noop(self, params: str | None) -> None:
         try:
             requested = int(params)  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -183,7 +183,7 @@ class FTPSession(FileSystemCommands, TransferCommands):
         code = "222" if requested == self.options.num_streams else "223"
         self.reply(f"{code} Opening {self.options.num_streams} data connections")
 
-    def cmd_type(self, params: Optional[str]) -> None:
+    def cmd_type(self, params: str | None) -> None:
         mode = params.strip()  # type: ignore[union-attr]  # bare TYPE -> AttributeError text
         if mode == "ARCHIVE":
             self.options.archive_mode = True
@@ -191,11 +191,11 @@ class FTPSession(FileSystemCommands, TransferCommands):
             self.options.archive_mode = False
         self.reply("200 OK")
 
-    def cmd_keep_alive(self, params: Optional[str]) -> None:
+    def cmd_keep_alive(self, params: str | None) -> None:
         self.options.keep_alive = params.lower() in ("true", "yes", "1")  # type: ignore[union-attr]
         self.reply("200 OK")
 
-    def cmd_opts(self, params: Optional[str]) -> None:
+    def cmd_opts(self, params: str | None) -> None:
         tokens = params.split(" ", 2)  # type: ignore[union-attr]  # bare OPTS -> 500, as uftpd
         option = tokens[0].upper()
         if len(tokens) > 1:
@@ -210,19 +210,19 @@ class FTPSession(FileSystemCommands, TransferCommands):
     def _exists_readable(path: str) -> bool:
         return os.path.exists(path) and os.access(path, os.R_OK)
 
-    def cmd_sync_to_client(self, params: Optional[str]) -> None:
+    def cmd_sync_to_client(self, params: str | None) -> None:
         self.paths.require_level(MODE_READ)
         if not self._exists_readable(self.paths.resolve(params)):
             raise OSError(NOT_ACCESSIBLE)  # a plain 500 here, 550 for SYNC-TO-SERVER (uftpd)
         raise CommandError("SYNC is not supported by this test server")
 
-    def cmd_sync_to_server(self, params: Optional[str]) -> None:
+    def cmd_sync_to_server(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         if not self._exists_readable(self.paths.resolve(params)):
             raise CommandError(NOT_ACCESSIBLE, 550)
         raise CommandError("SYNC is not supported by this test server")
 
-    def _rcp_arguments(self, params: Optional[str]) -> str:
+    def _rcp_arguments(self, params: str | None) -> str:
         try:
             # shlex.split(None) would read stdin: treat a bare verb as a wrong count
             path, _remote, _server, _password = shlex.split(params or "")
@@ -230,19 +230,19 @@ class FTPSession(FileSystemCommands, TransferCommands):
             raise CommandError("Wrong parameter count", 501) from None
         return self.paths.resolve(path)
 
-    def cmd_send_file(self, params: Optional[str]) -> None:
+    def cmd_send_file(self, params: str | None) -> None:
         self.paths.require_level(MODE_READ)
         path = self._rcp_arguments(params)
         if not self._exists_readable(path):
             raise CommandError(NOT_ACCESSIBLE, 550)
         raise CommandError("server-to-server transfers are not supported by this test server")
 
-    def cmd_receive_file(self, params: Optional[str]) -> None:
+    def cmd_receive_file(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         self._rcp_arguments(params)
         raise CommandError("server-to-server transfers are not supported by this test server")
 
-    def cmd_rcp_status(self, params: Optional[str]) -> None:
+    def cmd_rcp_status(self, params: str | None) -> None:
         self.paths.require_level(MODE_INFO)
         # uftpd passes the string to os.kill(): always fails (§3.5.9)
         raise TypeError(f"'{type(params).__name__}' object cannot be interpreted as an integer")

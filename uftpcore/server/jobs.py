@@ -23,7 +23,7 @@ import base64
 import logging
 import threading
 import time
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable
 
 from .errors import JobError
 
@@ -47,17 +47,17 @@ def request_from_arguments(
     secret: str,
     user: str,
     file: str = "",
-    client_ip: Union[str, Iterable[str], None] = "127.0.0.1",
+    client_ip: str | Iterable[str] | None = "127.0.0.1",
     persistent: bool = False,
     streams: int = 1,
-    key: Optional[bytes] = None,
-    algo: Optional[str] = None,
+    key: bytes | None = None,
+    algo: str | None = None,
     compress: bool = False,
     rate_limit: int = 0,
-    access: Optional[str] = "FULL",
-    includes: Union[str, Iterable[str], None] = None,
-    excludes: Union[str, Iterable[str], None] = None,
-    group: Optional[str] = None,
+    access: str | None = "FULL",
+    includes: str | Iterable[str] | None = None,
+    excludes: str | Iterable[str] | None = None,
+    group: str | None = None,
 ) -> dict[str, str]:
     """Build the same string dict the command port would parse from a Java requester."""
     request = {"request-type": "uftp-transfer-request", "user": user, "secret": secret}
@@ -140,7 +140,7 @@ class JobRegistry:
         log.info("New transfer request for '%s' groups: %s", user, request.get("group", "NONE"))
         return job
 
-    def lookup(self, secret: str) -> Optional[Job]:
+    def lookup(self, secret: str) -> Job | None:
         with self._lock:
             return self._jobs.get(secret)
 
@@ -154,7 +154,7 @@ class JobRegistry:
             return len(self._jobs)
 
     # -- sessions ------------------------------------------------------------------------
-    def begin_session(self, job: Job) -> Union[SessionTicket, str]:
+    def begin_session(self, job: Job) -> SessionTicket | str:
         """Admit a login for ``job``: a ticket, or the error reply line to send."""
         with self._lock:
             if self._jobs.get(job.secret) is not job:
@@ -179,7 +179,7 @@ class JobRegistry:
         """Mark a session finished; housekeeping reaps it (like ``waitpid``)."""
         ticket.finished = True
 
-    def housekeeping(self, now: Optional[float] = None) -> None:
+    def housekeeping(self, now: float | None = None) -> None:
         """Expire unused jobs, reap finished sessions, drop jobs without live sessions."""
         if now is None:
             now = time.time()

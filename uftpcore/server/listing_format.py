@@ -37,14 +37,10 @@ def mlst_facts(path: str) -> str:
     """One MLSD line / the MLST fact line (without leading blank or line end)."""
     st = os.stat(path)
     is_dir = _stat.S_ISDIR(st.st_mode)
-    return "size=%d;modify=%s;type=%s;perm=%s;UNIX.mode=%s; %s" % (
-        st.st_size,
-        time.strftime("%Y%m%d%H%M%S", time.localtime(st.st_mtime)),
-        "dir" if is_dir else "file",
-        _perm(path, is_dir, "", True),
-        format(st.st_mode, "o"),
-        _entry_name(path),
-    )
+    modify = time.strftime("%Y%m%d%H%M%S", time.localtime(st.st_mtime))
+    kind = "dir" if is_dir else "file"
+    perm = _perm(path, is_dir, "", True)
+    return f"size={st.st_size};modify={modify};type={kind};perm={perm};UNIX.mode={st.st_mode:o}; {_entry_name(path)}"
 
 
 def list_line(path: str, now: float | None = None) -> str:
@@ -57,14 +53,9 @@ def list_line(path: str, now: float | None = None) -> str:
         date = time.strftime("%b %d %Y", time.localtime(st.st_mtime))
     else:
         date = time.strftime("%b %d %H:%M", time.localtime(st.st_mtime))
-    return "%s%s------   %s dummy dummy %d %s %s" % (
-        "d" if is_dir else "-",
-        _perm(path, is_dir, "-", False),
-        "3" if is_dir else "1",
-        st.st_size,
-        date,
-        os.path.basename(path),
-    )
+    kind, links = ("d", "3") if is_dir else ("-", "1")
+    perm = _perm(path, is_dir, "-", False)
+    return f"{kind}{perm}------   {links} dummy dummy {st.st_size} {date} {os.path.basename(path)}"
 
 
 def stat_line(path: str) -> str:
@@ -72,10 +63,5 @@ def stat_line(path: str) -> str:
     st = os.stat(path)
     is_dir = _stat.S_ISDIR(st.st_mode)
     name = _entry_name(path) or "."
-    return "%s%s %d %d %s" % (
-        "d" if is_dir else "-",
-        _perm(path, is_dir, "-", False),
-        st.st_size,
-        1000 * int(st.st_mtime),
-        name,
-    )
+    kind = "d" if is_dir else "-"
+    return f"{kind}{_perm(path, is_dir, '-', False)} {st.st_size} {1000 * int(st.st_mtime)} {name}"

@@ -8,8 +8,6 @@ connection is closed.  A second ``SYST`` fails with the Python message uftpd lea
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .controlchannel import ControlChannel
 
 PROTOCOL_ERROR = "500 Protocol error"
@@ -20,7 +18,7 @@ def greeting(version: str) -> str:
     return f"220 UFTPD {version}, https://www.unicore.eu"
 
 
-def read_secret(control: ControlChannel, version: str) -> Optional[str]:
+def read_secret(control: ControlChannel, version: str) -> str | None:
     """Run the dialogue up to the password.
 
     Returns the secret, or ``None`` when the connection is to be closed silently (a
@@ -48,12 +46,12 @@ def read_secret(control: ControlChannel, version: str) -> Optional[str]:
     return None
 
 
-def _login(control: ControlChannel, line: str) -> Optional[str]:
+def _login(control: ControlChannel, line: str) -> str | None:
     secret = None
     if line == "USER anonymous":  # exact, case-sensitive
         control.reply("331 Please specify the password")
         password_line = control.read_line()
-        if password_line.startswith("USER ") or password_line.startswith("PASS "):
+        if password_line.startswith(("USER ", "PASS ")):
             password = password_line.split(" ", 1)[1]
             if password != "anonymous":
                 secret = password

@@ -9,14 +9,14 @@ values in its own format, ``FILE_WRITE_BUFFER_SIZE`` is accepted but has no effe
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Optional
+from collections.abc import Callable
 
 #: uftpd 3.5.3's default single-stream network chunk and file buffer size
 DEFAULT_BUFFER_SIZE = 1024 * 1024
 #: fixed block size with multiple streams (compatibility with the Java JPARSS reader)
 MULTI_STREAM_BLOCK = 16384
 
-HASH_ALGORITHMS: dict[str, Callable[[], "hashlib._Hash"]] = {
+HASH_ALGORITHMS: dict[str, Callable[[], hashlib._Hash]] = {
     "MD5": hashlib.md5,
     "SHA-1": hashlib.sha1,
     "SHA-256": hashlib.sha256,
@@ -46,7 +46,7 @@ class SessionOptions:
         self.initial_rate_limit = rate_limit
         self.archive_mode = False
         self.keep_alive = False
-        self.key: Optional[bytes] = None
+        self.key: bytes | None = None
         self.algo = "n/a"
         self.compress = False
         self._hash_algorithm = "MD5"
@@ -61,7 +61,7 @@ class SessionOptions:
     @num_streams.setter
     def num_streams(self, value: int) -> None:
         # no lower bound: uftpd accepts 0 and negative values
-        self._num_streams = value if value <= self.max_streams else self.max_streams
+        self._num_streams = min(value, self.max_streams)
 
     @property
     def buffer_size(self) -> int:
@@ -88,7 +88,7 @@ class SessionOptions:
         return ";".join(name + ("*" if name == self._hash_algorithm else "") for name in HASH_ALGORITHMS)
 
     # -- encryption ----------------------------------------------------------------------
-    def set_encryption(self, key_b64: Optional[str], algo: Optional[str]) -> None:
+    def set_encryption(self, key_b64: str | None, algo: str | None) -> None:
         """Decode the job's key; infer the algorithm from the key length when absent (§6.1)."""
         if key_b64 is None:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from .errors import CommandError
 
@@ -25,7 +25,7 @@ MODE_FULL = 4
 _LEVEL_NAMES = ["NONE", "INFO", "READ", "WRITE"]
 
 
-def access_level(name: Optional[str]) -> int:
+def access_level(name: str | None) -> int:
     """Map an ``access-permissions`` value to a level; anything unknown means FULL (as uftpd)."""
     for level, level_name in enumerate(_LEVEL_NAMES):
         if level_name == name:
@@ -67,7 +67,7 @@ class PathPolicy:
             if pattern:
                 self.includes.append(self.resolve(pattern))
 
-    def resolve(self, path: Optional[str]) -> str:
+    def resolve(self, path: str | None) -> str:
         """uftpd's ``makeabs``: absolute, normalised, inside the base directory (else 534).
 
         A missing argument (``None``) fails with Python's own AttributeError text, which is

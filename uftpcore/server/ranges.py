@@ -8,15 +8,13 @@ unless ``have_range`` is set — that single flag produces the whole truncation 
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .errors import CommandError
 
 
 class RangeState:
     """Offset/length bookkeeping shared by RETR, STOR, APPE and HASH."""
 
-    __slots__ = ("offset", "length", "have_range")
+    __slots__ = ("have_range", "length", "offset")
 
     def __init__(self) -> None:
         self.offset = 0
@@ -29,7 +27,7 @@ class RangeState:
         self.length = -1
         self.have_range = False
 
-    def rang(self, params: Optional[str]) -> str:
+    def rang(self, params: str | None) -> str:
         """``RANG a b``: offset a, length b-a (end exclusive); returns the 350 reply."""
         tokens = params.split(" ")  # type: ignore[union-attr]  # bare RANG -> AttributeError, as uftpd
         try:
@@ -45,7 +43,7 @@ class RangeState:
         self.have_range = True
         return f"350 Restarting at {first}. End byte range at {end}"
 
-    def rest(self, params: Optional[str]) -> str:
+    def rest(self, params: str | None) -> str:
         """``REST a``: offset a, range flag cleared, length kept."""
         try:
             offset = int(params)  # type: ignore[arg-type]
@@ -55,7 +53,7 @@ class RangeState:
         self.offset = offset
         return f"350 Restarting at {offset}."
 
-    def allo(self, params: Optional[str]) -> str:
+    def allo(self, params: str | None) -> str:
         """``ALLO n``: with a range only the length changes, otherwise offset 0 + length n."""
         count = int(params)  # type: ignore[arg-type]  # errors become 500 with Python's text
         if self.have_range:

@@ -13,9 +13,9 @@ import logging
 import os
 import socket
 from enum import Enum
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
-from .datapath import DataChannel, RateLimiter, SCRATCH_SIZE, build_data_channel, close_socket
+from .datapath import SCRATCH_SIZE, DataChannel, RateLimiter, build_data_channel, close_socket
 from .errors import CommandError
 from .options import SessionOptions
 from .paths import PathPolicy, access_level, normalize_path
@@ -50,7 +50,7 @@ class Action(Enum):
 class SessionState:
     """Paths, options, range state and data connections of one session."""
 
-    def __init__(self, control: "ControlChannel", job: "Job", server: "UFTPD"):
+    def __init__(self, control: ControlChannel, job: Job, server: UFTPD):
         self.control = control
         self.job = job
         self.server = server
@@ -81,11 +81,11 @@ class SessionState:
         self.range = RangeState()
         self.limiter = RateLimiter(0)
         self.data_sockets: list[socket.socket] = []
-        self.channel: Optional[DataChannel] = None
+        self.channel: DataChannel | None = None
         self.file_path = ""
-        self.rename_from_path: Optional[str] = None
-        self._scratch: Optional[bytearray] = None
-        self._listener: Optional[socket.socket] = None
+        self.rename_from_path: str | None = None
+        self._scratch: bytearray | None = None
+        self._listener: socket.socket | None = None
 
     # -- replies -------------------------------------------------------------------------
     def reply(self, text: str) -> None:
@@ -125,7 +125,7 @@ class SessionState:
         if self.channel is not None and self.channel.unsupported_reason:
             raise CommandError(self.channel.unsupported_reason, 500)
 
-    def active_limiter(self) -> Optional[RateLimiter]:
+    def active_limiter(self) -> RateLimiter | None:
         """The rate limiter when a limit is set (job ``rateLimit`` / ``OPTS RATE_LIMIT``)."""
         if self.options.rate_limit > 0:
             self.limiter.limit = self.options.rate_limit

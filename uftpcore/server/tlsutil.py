@@ -14,9 +14,8 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-from typing import Union
 
-TLSSetting = Union[bool, ssl.SSLContext, tuple[str, str], None]
+TLSSetting = bool | ssl.SSLContext | tuple[str, str] | None
 
 
 def _alt_name(host: str) -> str:

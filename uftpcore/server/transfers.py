@@ -16,7 +16,6 @@ import pathlib
 import stat as _stat
 import sys
 import time
-from typing import Optional
 
 from . import archive, dataconn
 from .errors import CommandError
@@ -43,10 +42,10 @@ class TransferCommands(SessionState):
     """PASV EPSV RANG REST ALLO RETR STOR APPE HASH and their data-channel follow-ups."""
 
     # -- passive connections (§4.1) -----------------------------------------------------
-    def cmd_pasv(self, _params: Optional[str]) -> None:
+    def cmd_pasv(self, _params: str | None) -> None:
         self._add_data_connection(epsv=False)
 
-    def cmd_epsv(self, params: Optional[str]) -> None:
+    def cmd_epsv(self, params: str | None) -> None:
         if params == "ALL":
             self.reply("200 OK")
             return
@@ -80,13 +79,13 @@ class TransferCommands(SessionState):
             self.open_data_channel()
 
     # -- ranges (§3.7) ------------------------------------------------------------------
-    def cmd_rang(self, params: Optional[str]) -> None:
+    def cmd_rang(self, params: str | None) -> None:
         self.reply(self.range.rang(params))
 
-    def cmd_rest(self, params: Optional[str]) -> None:
+    def cmd_rest(self, params: str | None) -> None:
         self.reply(self.range.rest(params))
 
-    def cmd_allo(self, params: Optional[str]) -> None:
+    def cmd_allo(self, params: str | None) -> None:
         self.paths.require_level(MODE_WRITE)
         self.reply(self.range.allo(params))
 
@@ -99,7 +98,7 @@ class TransferCommands(SessionState):
         return self.options.keep_alive and (self.channel is None or self.channel.reusable)
 
     # -- RETR (§3.5.5) ------------------------------------------------------------------
-    def cmd_retr(self, params: Optional[str]) -> Action:
+    def cmd_retr(self, params: str | None) -> Action:
         self.paths.require_level(MODE_READ)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
@@ -137,7 +136,7 @@ class TransferCommands(SessionState):
         log.info("USAGE [Sent 1 file(s)] [%d bytes] [%.3f s] [%s]", sent, time.monotonic() - started, self.job.user)
 
     # -- STOR / APPE (§3.5.6) -----------------------------------------------------------
-    def cmd_stor(self, params: Optional[str]) -> Action:
+    def cmd_stor(self, params: str | None) -> Action:
         self.paths.require_level(MODE_WRITE)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
@@ -149,7 +148,7 @@ class TransferCommands(SessionState):
         self.reply("150 OK")
         return Action.STORE
 
-    def cmd_appe(self, params: Optional[str]) -> Action:
+    def cmd_appe(self, params: str | None) -> Action:
         self.paths.require_level(MODE_WRITE)
         path = self.paths.resolve(params)
         self.paths.check_patterns(path)
@@ -206,7 +205,7 @@ class TransferCommands(SessionState):
         log.info("USAGE [Received %d file(s)] [%d bytes] [%s]", files, total, self.job.user)
 
     # -- HASH (§3.5.7) ------------------------------------------------------------------
-    def cmd_hash(self, params: Optional[str]) -> Action:
+    def cmd_hash(self, params: str | None) -> Action:
         self.paths.require_level(MODE_READ)
         path = self.paths.resolve(params)  # no include/exclude check, as uftpd
         if not _can_read(path):

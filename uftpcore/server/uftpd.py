@@ -22,7 +22,9 @@ import logging
 import os
 import socket
 import threading
-from typing import Iterable, Optional, Union
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from . import commandport, login
 from .controlchannel import ControlChannel
@@ -31,7 +33,23 @@ from .errors import JobError
 from .ftpsession import FTPSession
 from .jobs import JobRegistry, SessionTicket, request_from_arguments
 
+if TYPE_CHECKING:
+    from typing import Self
+
 log = logging.getLogger(__name__)
+
+
+class _SocketAborter:
+    """Lets :meth:`UFTPD.stop` wake a thread blocked on a command-port connection."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def abort(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _listen(host: str, port: int, backlog: int = 64) -> socket.socket:
@@ -70,9 +88,9 @@ class UFTPD:
         *,
         housekeeping_interval: float = 5.0,
         size_bug: bool = True,
-        advertise_host: Optional[str] = None,
-        home_dirs: Optional[dict[str, str]] = None,
-        port_range: Optional[tuple[int, int]] = None,
+        advertise_host: str | None = None,
+        home_dirs: dict[str, str] | None = None,
+        port_range: tuple[int, int] | None = None,
         nowrite: Iterable[str] = (".ssh/authorized_keys",),
         keyfiles: Iterable[str] = (".ssh/authorized_keys", ".uftp/authorized_keys"),
         hash_keepalive_interval: float = 30.0,
@@ -95,12 +113,13 @@ class UFTPD:
         self.keyfiles = list(keyfiles)
         self.hash_keepalive_interval = hash_keepalive_interval
         self.registry = JobRegistry(max_connections=max_connections, job_timeout=job_timeout)
-        self._ftp_listener: Optional[socket.socket] = None
-        self._cmd_listener: Optional[socket.socket] = None
+        self._ftp_listener: socket.socket | None = None
+        self._cmd_listener: socket.socket | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._workers: set[threading.Thread] = set()
-        self._sessions: set[Union[FTPSession, ControlChannel]] = set()
+        #: everything stop() must wake: control channels, sessions, command connections
+        self._sessions: set[FTPSession | ControlChannel | _SocketAborter] = set()
         self._lock = threading.Lock()
 
     # -- properties ----------------------------------------------------------------------
@@ -123,7 +142,7 @@ class UFTPD:
         return self.home_dirs.get(user) or os.path.expanduser("~")
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "UFTPD":
+    def start(self) -> UFTPD:
         """Bind both ports and start the listener and housekeeping threads."""
         if self._ftp_listener is not None:
             return self
@@ -167,14 +186,15 @@ class UFTPD:
             workers = list(self._workers)
         for session in sessions:
             session.abort()
+        deadline = time.monotonic() + timeout
         for thread in self._threads + workers:
             if thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._ftp_listener = None
         self._cmd_listener = None
         log.info("UFTPD on port %d stopped", self._port)
 
-    def __enter__(self) -> "UFTPD":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -186,17 +206,17 @@ class UFTPD:
         secret: str,
         user: str,
         file: str = "",
-        client_ip: Union[str, Iterable[str], None] = "127.0.0.1",
+        client_ip: str | Iterable[str] | None = "127.0.0.1",
         persistent: bool = False,
         streams: int = 1,
-        key: Optional[bytes] = None,
-        algo: Optional[str] = None,
+        key: bytes | None = None,
+        algo: str | None = None,
         compress: bool = False,
         rate_limit: int = 0,
-        access: Optional[str] = "FULL",
-        includes: Union[str, Iterable[str], None] = None,
-        excludes: Union[str, Iterable[str], None] = None,
-        group: Optional[str] = None,
+        access: str | None = "FULL",
+        includes: str | Iterable[str] | None = None,
+        excludes: str | Iterable[str] | None = None,
+        group: str | None = None,
     ) -> int:
         """Register a job directly (same rules as the command port); returns the listen port.
 
@@ -248,7 +268,14 @@ class UFTPD:
                 log.exception("housekeeping failed")
 
     def _serve_command(self, conn: socket.socket) -> None:
-        commandport.handle_connection(conn, self)
+        aborter = _SocketAborter(conn)
+        with self._lock:
+            self._sessions.add(aborter)
+        try:
+            commandport.handle_connection(conn, self)
+        finally:
+            with self._lock:
+                self._sessions.discard(aborter)
 
     def _serve_ftp(self, conn: socket.socket) -> None:
         """Greeting, login, checks of §3.2, then the session loop."""
@@ -259,8 +286,8 @@ class UFTPD:
             return
         with self._lock:
             self._sessions.add(control)
-        ticket: Optional[SessionTicket] = None
-        session: Optional[FTPSession] = None
+        ticket: SessionTicket | None = None
+        session: FTPSession | None = None
         try:
             try:
                 secret = login.read_secret(control, self.version)
@@ -276,7 +303,7 @@ class UFTPD:
                         raise JobError(
                             f"Rejecting connection for '{job.user}' from {control.peer_ip}, allowed: {allowed}"
                         )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - uftpd reports any failure text here
                 try:
                     control.reply(f"500 Error establishing connection: {exc}")
                 except OSError:
@@ -291,7 +318,7 @@ class UFTPD:
             control.reply("230 Login successful")
             try:
                 session = FTPSession(control, job, self)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any set-up failure ends the session
                 # uftpd's session process dies here: the client just sees EOF
                 log.warning("session set-up for '%s' failed: %s", job.user, exc)
                 return
