@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import socket
 import subprocess
@@ -132,11 +131,13 @@ def bench_impl(srv: ServerProcess, remote_dir: str, name: str, src: str, out: st
 def peak_rss_download(srv: ServerProcess, remote_dir: str, name: str, out: str, impl: str) -> float:
     """Peak RSS (MiB) of a child process that downloads ``name`` to a file."""
     secret = srv.job(remote_dir)
+    # VmHWM of the child's own address space (ru_maxrss would include the parent's memory
+    # inherited at fork time)
     code = (
-        "import resource,uftpcore\n"
+        "import uftpcore\n"
         f"s=uftpcore.connect('127.0.0.1',{srv.port},{secret!r},timeout=60,implementation={impl!r})\n"
         f"s.download({name!r},{out!r}); s.close()\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
     r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(r.stdout.strip()) / 1024
 
