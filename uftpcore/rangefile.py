@@ -79,7 +79,8 @@ class UFTPRawReader(io.RawIOBase):
 class UFTPRawWriter(io.RawIOBase):
     """Write-only stream to one remote file: ``STOR`` on the first write, EOF on close.
 
-    The session is busy (locked) from the first write until ``close()``.
+    The session is busy (locked) from the first write until ``close()``; a failed write closes
+    the session (its state is unknown) and the upload is reported incomplete.
     """
 
     def __init__(self, session: Session, path: str):
@@ -88,64 +89,37 @@ class UFTPRawWriter(io.RawIOBase):
         self.name = path
         self._sock: socket.socket | None = None
         self._written = 0
-        self._started = False
+        self._failed = False
 
     def writable(self) -> bool:
         return True
 
-    def _start(self) -> None:
-        s = self._session
-        s._lock.acquire()
-        try:
-            if s._keep_alive_on:
-                s._set_keep_alive(False)
-            socks = s._open_data(1)
-            s._reset_range()
-            s._ctrl.command("STOR " + self.name, (150, 125))
-            self._sock = socks[0]
-            self._started = True
-        except BaseException:
-            s._lock.release()
-            raise
-
     def write(self, data: Any) -> int:
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        if not self._started:
-            self._start()
+        if self._sock is None:
+            self._sock = self._session.start_transfer("STOR", self.name)
         view = memoryview(data).cast("B")
         try:
             self._session._fp.send_all(self._sock, view, self._session.timeout)
         except BaseException:
-            self._session._abort_transfer()
-            self._finish_lock()
+            self._session.abort_transfer()
+            self._sock = None
+            self._failed = True
             raise
         self._written += len(view)
         return len(view)
-
-    def _finish_lock(self) -> None:
-        if self._started:
-            self._started = False
-            self._session._lock.release()
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            if not self._started:
-                self._start()  # an empty file is still created/truncated
-            s = self._session
-            try:
-                assert self._sock is not None
-                self._sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            try:
-                s._final_reply("STOR")
-            finally:
-                s._drop_data()
+            if not self._failed:
+                if self._sock is None:  # an empty file is still created/truncated
+                    self._sock = self._session.start_transfer("STOR", self.name)
+                self._session.finish_transfer()
         finally:
-            self._finish_lock()
+            self._sock = None
             super().close()
 
     def __repr__(self) -> str:

@@ -533,6 +533,70 @@ class Session:
             finally:
                 self._pool.put(buf)
 
+    # ------------------------------------------------------------------ raw data sockets
+    def start_transfer(self, verb: str, path: str, offset: int = 0, length: int | None = None) -> socket.socket:
+        """Begin a plain single-stream ``RETR`` or ``STOR`` and hand its data socket to the caller.
+
+        For streaming callers (PyUNICORE's ``get_read_socket``/``get_write_socket``, writers that
+        produce data incrementally).  ``STOR`` with ``offset == 0`` and no length replaces the
+        file (read until EOF); with an offset it writes there without truncating.  The caller
+        reads/writes the socket, then calls ``finish_transfer()``, which closes the socket and
+        reads the server's final reply; the session is locked in between.
+        """
+        verb = verb.upper()
+        if verb not in ("RETR", "STOR"):
+            raise ValueError("verb must be RETR or STOR")
+        if self.key is not None or self.compress:
+            raise UFTPError("raw data sockets carry plain data; this session is encrypted or compressed")
+        self._lock.acquire()
+        try:
+            if self._keep_alive_on:
+                self._set_keep_alive(False)
+            socks = self._open_data(1)
+            if length is not None:
+                self._send_range(offset, length)
+            elif offset > 0:
+                if verb == "STOR":
+                    self._send_range(offset, (1 << 62) - offset)  # RANG never truncates
+                else:
+                    self._ctrl.command(f"REST {offset}", (350,))
+                    self._range_dirty = True
+            else:
+                self._reset_range()
+            self._ctrl.command(f"{verb} {_arg(path)}", (150, 125))
+            self._raw_verb = verb
+            return socks[0]
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def finish_transfer(self) -> Reply:
+        """End a transfer begun with ``start_transfer``: close the data socket, read 226."""
+        verb = getattr(self, "_raw_verb", None)
+        if verb is None:
+            raise UFTPError("no raw transfer in progress")
+        try:
+            for sock in self._data:
+                try:
+                    sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+            self._drop_data()
+            return self._final_reply(verb)
+        finally:
+            self._raw_verb = None
+            self._lock.release()
+
+    def abort_transfer(self) -> None:
+        """Give up a raw transfer: the connection state is unknown, so the session closes."""
+        if getattr(self, "_raw_verb", None) is None:
+            return
+        self._raw_verb = None
+        try:
+            self._abort_transfer()
+        finally:
+            self._lock.release()
+
     # ------------------------------------------------------------------ transfer machinery
     @property
     def encrypted(self) -> bool:

@@ -1,0 +1,1 @@
+"""asyncio API (``pyunicore.aio``); see :mod:`pyunicore_fast.aio.client`."""
