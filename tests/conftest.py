@@ -35,7 +35,9 @@ def uftpd_root(tmp_path_factory):
 def uftpd(uftpd_root):
     from uftpcore.server import UFTPD
 
-    with UFTPD(host="127.0.0.1", port=0, cmd_host="127.0.0.1", cmd_port=0, max_connections=64) as srv:
+    # a generous per-user limit: the whole suite shares this server and user "tester"
+    with UFTPD(host="127.0.0.1", port=0, cmd_host="127.0.0.1", cmd_port=0, max_connections=100_000,
+               housekeeping_interval=0.5) as srv:
         yield srv
 
 
