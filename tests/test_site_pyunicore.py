@@ -388,3 +388,35 @@ def test_async_client(site):
     status, out, storages = asyncio.run(run())
     assert status == "SUCCESSFUL" and out == b"async\n"
     assert site.core_url + "/storages/HOME" in storages
+
+
+@pytest.mark.skipif(not _uftp_available(), reason="uftpcore.server.UFTPD not available yet")
+def test_uftpcore_authenticate_over_verified_tls(site):
+    import uftpcore
+
+    home = site.home_dir("demouser")
+    with open(f"{home}/tls-check.txt", "wb") as f:
+        f.write(b"verified")
+    ticket = uftpcore.authenticate(site.auth_url, username="demouser", password=site.users["demouser"],
+                                   base_dir=home, verify=site.cert_file)
+    with uftpcore.connect(ticket) as s:
+        assert s.read("tls-check.txt") == b"verified"
+
+
+def test_cli_against_the_registry(site, tmp_path, capsys):
+    from pyunicore.cli import main as cli
+
+    cfg = tmp_path / "preferences"
+    cfg.write_text(f"registry={site.registry_url}\nusername=demouser\npassword={site.users['demouser']}\n")
+    home = uc.Storage(creds.UsernamePassword("demouser", site.users["demouser"]),
+                      site.core_url + "/storages/HOME")
+    home.put(b"cli", "cli-file.txt")
+    capsys.readouterr()
+    cli.run(["ls", "-c", str(cfg), "-l", site.core_url + "/storages/HOME/files"])
+    assert "/cli-file.txt" in capsys.readouterr().out
+    cli.run(["issue-token", "-c", str(cfg), "-s", "DEMO-SITE", "--inspect"])
+    assert "demouser" in capsys.readouterr().out
+    cli.run(["rest", "-c", str(cfg), "GET", site.core_url])
+    assert '"selected": "user"' in capsys.readouterr().out
+    cli.run(["exec", "-c", str(cfg), "echo", "hello-cli"])  # waits with PyUNICORE's 6 s poll
+    assert "hello-cli" in capsys.readouterr().out

@@ -558,3 +558,68 @@ def test_auth_endpoint_with_uftpcore_client(http, site):
     assert r.status_code == 404
     r = http.post(site.auth_url, json={"serverPath": site.home_dir("otheruser") + "/"}, auth=DEMO)
     assert r.status_code >= 400
+
+
+def test_uftp_session_outside_the_tree_cannot_enter_it(http, site):
+    _uftp_site_or_skip(site)
+    import uftpcore
+
+    other_home = site.home_dir("otheruser")
+    with open(os.path.join(other_home, "private.txt"), "wb") as f:
+        f.write(b"private")
+    ticket = uftpcore.authenticate(site.auth_url, username="demouser", password="test123", base_dir="/")
+    with uftpcore.connect(ticket) as s, pytest.raises(uftpcore.UFTPError):
+        s.read(os.path.join(other_home, "private.txt"))
+
+
+def test_import_from_plain_http_url_on_loopback(http, site):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"served over plain http"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = submit(http, site, {"Executable": "cat web.txt", "Imports": [
+            {"From": f"http://127.0.0.1:{server.server_address[1]}/x.txt", "To": "web.txt"}]})
+        props = wait_final(http, url)
+        assert props["status"] == "SUCCESSFUL", props["statusMessage"]
+        wd = props["_links"]["workingDirectory"]["href"]
+        assert octet(http, wd + "/files/stdout").content == b"served over plain http"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_transfer_between_two_emulated_sites(http, site):
+    with EmbeddedSite(site_name="OTHER-SITE", uftp=False) as other:
+        http.put(site.core_url + "/storages/HOME/files/cross.txt", data=b"cross-site",
+                 auth=DEMO, headers={"Content-Type": "application/octet-stream"})
+        r = http.post(other.core_url + "/storages/HOME/transfers", auth=DEMO, json={
+            "file": "pulled.txt", "source": f"{site.core_url}/storages/HOME/files/cross.txt"})
+        assert r.status_code == 201
+        deadline = time.time() + 10
+        while (props := http.get(r.headers["Location"], auth=DEMO).json())["status"] in ("CREATED",
+                                                                                         "RUNNING"):
+            assert time.time() < deadline
+            time.sleep(0.02)
+        assert props["status"] == "DONE", props["statusMessage"]
+        assert octet(http, other.core_url + "/storages/HOME/files/pulled.txt").content == b"cross-site"
+
+
+def test_names_with_spaces_and_unicode(http, site):
+    url = site.core_url + "/storages/HOME/files/odd%20dir/f%C3%BCr%20x.txt"
+    assert http.put(url, data=b"odd", auth=DEMO,
+                    headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    listing = http.get(site.core_url + "/storages/HOME/files/odd%20dir", auth=DEMO).json()
+    assert list(listing["content"]) == ["/odd dir/für x.txt"]
+    assert octet(http, url).content == b"odd"

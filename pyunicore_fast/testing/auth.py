@@ -310,17 +310,23 @@ class Authenticator:
 
     # -- tokens -------------------------------------------------------------------------
     def issue_token(self, identity: Identity, lifetime: float | None = None,
-                    renewable: bool = False, limited: bool = False) -> str:
-        """A delegation JWT for ``identity`` (``GET /token``)."""
+                    renewable: bool = False, limited: bool = False, internal: bool = False) -> str:
+        """A delegation JWT for ``identity``.
+
+        ``GET /token`` enforces the user-facing rules (no new token from a non-renewable
+        one, lifetime capped by the certificate); ``internal=True`` is the server acting on
+        the user's behalf (data staging, transfers, notifications), which is not subject
+        to them.
+        """
         account = identity.require_login() if identity.account else None
         if account is None:
             raise HTTPError(403)
-        if identity.auth_method == "ETD" and identity.claims is not None and \
+        if not internal and identity.auth_method == "ETD" and identity.claims is not None and \
                 str(identity.claims.get("renewable", "false")).lower() != "true":
             raise HTTPError(403, "Token was issued using a non-renewable token")
         if lifetime is None or lifetime <= 0:
             lifetime = self.token_lifetime
-        if self.max_token_lifetime is not None and lifetime > self.max_token_lifetime:
+        if not internal and self.max_token_lifetime is not None and lifetime > self.max_token_lifetime:
             raise HTTPError(400, "Requested token lifetime exceeds the server certificate's validity")
         now = int(time.time())
         claims: dict[str, Any] = {"sub": account.dn, "iss": self.server_dn, "etd": "true",
@@ -370,6 +376,6 @@ def _verify_with_public_keys(token: str, keys: list[str]) -> bool:
             jwt.decode(token, key, algorithms=["RS256", "ES256", "EdDSA"],  # type: ignore[arg-type]
                        options={"verify_aud": False})
             return True
-        except Exception:  # noqa: BLE001 - try the next key
-            continue
+        except Exception as exc:  # noqa: BLE001 - try the next key
+            log.debug("public key did not verify the token: %s", exc)
     return False

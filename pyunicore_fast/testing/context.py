@@ -24,6 +24,20 @@ if TYPE_CHECKING:
     from pyunicore_fast.testing.workflows import WorkflowManager
 
 
+#: server URL → certificate file of every TLS EmbeddedSite running in this process, so that
+#: server-to-server calls between emulated sites verify certificates like a real grid would.
+KNOWN_CERTIFICATES: dict[str, str] = {}
+
+
+def verify_for(url: str) -> bool | str:
+    """``verify=`` for an internal HTTPS call: a known emulator certificate, else no check."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return True
+    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+    return KNOWN_CERTIFICATES.get(f"https://{host}:{parts.port}", False)
+
+
 @dataclass
 class SiteContext:
     """Configuration and shared managers of one EmbeddedSite."""

@@ -74,7 +74,7 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
         offset = int(first)
         end = int(last) if last else size - 1
         end = min(end, size - 1)
-    if offset >= size and size > 0 or end < offset and size > 0:
+    if offset >= size > 0 or end < offset and size > 0:
         raise HTTPError(416, f"Requested range '{header}' not satisfiable for size {size}",
                         {"Content-Range": f"bytes */{size}"})
     return offset, max(0, end - offset + 1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
 import ssl
@@ -60,7 +59,7 @@ class FileBody:
     length: int
 
 
-UpgradeHandler = Callable[[socket.socket], None]
+UpgradeHandler = Callable[[socket.socket, bytes], None]
 
 
 @dataclass
@@ -70,7 +69,8 @@ class Response:
     status: int = 200
     body: bytes | FileBody | Iterable[bytes] = b""
     headers: dict[str, str] = field(default_factory=dict)
-    #: set for ``101``: called with the raw connection once the reply headers are sent.
+    #: set for ``101``: called with the raw connection and any bytes the client already
+    #: sent behind the request (read into the request buffer) once the headers are out.
     upgrade: UpgradeHandler | None = None
 
     @classmethod
@@ -253,7 +253,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     timeout = 300
     server: EmbeddedHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
@@ -269,7 +269,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             resp = app(req)
         except HTTPError as err:
             resp = err.to_response()
-        except Exception as exc:  # noqa: BLE001 - every failure must become a 500 reply
+        except Exception as exc:
             log.exception("internal error handling %s %s", self.command, self.path)
             resp = HTTPError(500, f"Internal error: {exc}").to_response()
         if req is not None:
@@ -301,7 +301,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             self.close_connection = True
-            resp.upgrade(self.connection)
+            resp.upgrade(self.connection, self._buffered_input())
             return
         body = resp.body
         if status in (204, 304) or 100 <= status < 200:
@@ -325,6 +325,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.write(b"0\r\n\r\n")
+
+    def _buffered_input(self) -> bytes:
+        """Bytes already sitting in ``rfile``'s buffer, without blocking for more."""
+        conn = self.connection
+        try:
+            conn.setblocking(False)
+            return self.rfile.read1(1 << 16) or b""  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            return b""
+        finally:
+            try:
+                conn.setblocking(True)
+            except OSError:
+                pass
 
     def _send_file(self, body: FileBody) -> None:
         with open(body.path, "rb") as f:
@@ -378,6 +392,11 @@ class EmbeddedHTTPServer(ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._connections.discard(request)
+            if self.ssl_context is not None:  # the plain socket was detached by wrap_socket
+                try:
+                    request.close()
+                except OSError:
+                    pass
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
@@ -398,12 +417,27 @@ class EmbeddedHTTPServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-def relay(a: socket.socket, b: socket.socket, bufsize: int = 32 * 1024) -> None:
-    """Copy bytes both ways until either side closes (port forwarding)."""
+def relay(a: socket.socket, b: socket.socket, pending: bytes = b"", bufsize: int = 32 * 1024) -> None:
+    """Copy bytes both ways until either side closes (port forwarding).
+
+    ``pending`` are bytes from ``a`` that were already read (buffered behind the request
+    headers); they go to ``b`` first.  When one direction ends both sockets are closed:
+    TLS sockets cannot be half-closed without tearing down the TLS layer for the other
+    direction, and the forwarding clients close both ends on EOF anyway.
+    """
+    done = threading.Event()
+
+    def close_both() -> None:
+        done.set()
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
 
     def pump(src: socket.socket, dst: socket.socket) -> None:
         try:
-            while True:
+            while not done.is_set():
                 data = src.recv(bufsize)
                 if not data:
                     break
@@ -411,25 +445,15 @@ def relay(a: socket.socket, b: socket.socket, bufsize: int = 32 * 1024) -> None:
         except OSError:
             pass
         finally:
-            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-                try:
-                    s.shutdown(how)
-                except OSError:
-                    pass
+            close_both()
 
+    try:
+        if pending:
+            b.sendall(pending)
+    except OSError:
+        close_both()
+        return
     t = threading.Thread(target=pump, args=(b, a), daemon=True)
     t.start()
     pump(a, b)
-    t.join()
-    for s in (a, b):
-        try:
-            s.close()
-        except OSError:
-            pass
-
-
-def safe_unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    t.join(timeout=5)

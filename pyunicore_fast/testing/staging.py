@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pyunicore_fast.testing import files as fs
 from pyunicore_fast.testing.common import has_wildcard, wildcard_match
+from pyunicore_fast.testing.context import verify_for
 
 if TYPE_CHECKING:
     from pyunicore_fast.testing.auth import Identity
@@ -65,7 +66,8 @@ def _local_path_allowed(ctx: SiteContext, identity: Identity, path: str) -> bool
     for storage in ctx.storages.list_for(identity, include_job_dirs=True):
         try:
             sroot = os.path.realpath(storage.root_for(identity))
-        except Exception:  # noqa: BLE001 - inaccessible storage: no access
+        except Exception as exc:  # noqa: BLE001 - inaccessible storage: no access
+            log.debug("storage %s not accessible: %s", storage.id, exc)
             continue
         if real == sroot or real.startswith(sroot + os.sep):
             return True
@@ -100,14 +102,27 @@ def _auth_headers(ctx: SiteContext, identity: Identity, credentials: dict[str, A
 
             raw = f"{credentials['Username']}:{credentials.get('Password', '')}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-        if "BearerToken" in credentials and credentials["BearerToken"]:
+        if credentials.get("BearerToken"):
             return {"Authorization": "Bearer " + str(credentials["BearerToken"])}
         if "Token" in credentials:
             return {"Authorization": "Token " + str(credentials["Token"])}
     if identity is not None and identity.account is not None:
-        token = ctx.authenticator.issue_token(identity, lifetime=3600)
+        token = ctx.authenticator.issue_token(identity, lifetime=3600, internal=True)
         return {"Authorization": "Bearer " + token}
     return {}
+
+
+def _resolve_local(ctx: SiteContext, identity: Identity, url: str) -> tuple[Any, str, str] | None:
+    """A UNICORE file URL of this very site, with the caller's access rights applied."""
+    if not is_unicore_file_url(url):
+        return None
+    from pyunicore_fast.testing.routing import HTTPError
+
+    try:
+        return ctx.storages.resolve_url(url, identity)
+    except HTTPError as exc:
+        what = "access denied" if exc.status in (401, 403) else "no such storage"
+        raise StagingError(f"Cannot use '{url}': {what} (HTTP {exc.status})") from exc
 
 
 def _http():
@@ -124,7 +139,7 @@ def fetch(ctx: SiteContext, identity: Identity, source: str, dest: str, *,
     With a wildcard in the last path element ``dest`` is a directory receiving every match.
     """
     _, url = split_protocol(source)
-    if url.startswith("file://") or url.startswith("/"):
+    if url.startswith(("file://", "/")):
         path = unquote(urlsplit(url).path) if url.startswith("file://") else url
         return _fetch_local(ctx, identity, path, dest, mode, progress)
     if url.startswith("link:"):
@@ -137,7 +152,7 @@ def fetch(ctx: SiteContext, identity: Identity, source: str, dest: str, *,
         os.symlink(target, dest)
         return {target: 0}
     if url.startswith(("http://", "https://")):
-        local = ctx.storages.resolve_url(url, identity) if is_unicore_file_url(url) else None
+        local = _resolve_local(ctx, identity, url)
         if local is not None:
             return _fetch_local(ctx, identity, local[1], dest, mode, progress, checked=True)
         return _fetch_http(ctx, identity, url, dest, credentials, mode, progress)
@@ -172,7 +187,7 @@ def _fetch_http(ctx: SiteContext, identity: Identity, url: str, dest: str,
     if unicore and has_wildcard(posixpath.basename(urlsplit(url).path)):
         base, _, pattern = url.rpartition("/")
         listing = requests.get(base, headers={**headers, "Accept": "application/json"},
-                               verify=False, timeout=60)
+                               verify=verify_for(base), timeout=60)
         if listing.status_code != 200:
             raise StagingError(f"Cannot list '{base}': HTTP {listing.status_code}")
         out = {}
@@ -184,7 +199,7 @@ def _fetch_http(ctx: SiteContext, identity: Identity, url: str, dest: str,
         return out
     if unicore:
         headers["Accept"] = "application/octet-stream"
-    with requests.get(url, headers=headers, stream=True, verify=False, timeout=60) as resp:
+    with requests.get(url, headers=headers, stream=True, verify=verify_for(url), timeout=60) as resp:
         if resp.status_code != 200:
             raise StagingError(f"Cannot read '{url}': HTTP {resp.status_code} {_error_text(resp)}")
         resp.raw.decode_content = True
@@ -213,13 +228,13 @@ def push(ctx: SiteContext, identity: Identity, src: str, target: str, *,
     if not os.path.exists(src):
         raise StagingError(f"File '{os.path.basename(src)}' does not exist")
     _, url = split_protocol(target)
-    if url.startswith("file://") or url.startswith("/"):
+    if url.startswith(("file://", "/")):
         path = unquote(urlsplit(url).path) if url.startswith("file://") else url
         if not _local_path_allowed(ctx, identity, path):
             raise StagingError(f"Access denied to '{path}'")
         return _push_local(src, path, progress)
     if url.startswith(("http://", "https://")):
-        local = ctx.storages.resolve_url(url, identity) if is_unicore_file_url(url) else None
+        local = _resolve_local(ctx, identity, url)
         if local is not None:
             dest = local[1]
             if os.path.isdir(dest):
@@ -254,7 +269,7 @@ def _push_http(ctx: SiteContext, identity: Identity, src: str, url: str,
                 yield data
 
     resp = requests.put(url, data=body(), headers={**headers, "Content-Length": str(size)},
-                        verify=False, timeout=60)
+                        verify=verify_for(url), timeout=60)
     if resp.status_code >= 300:
         raise StagingError(f"Cannot write '{url}': HTTP {resp.status_code} {_error_text(resp)}")
     return {src: size}

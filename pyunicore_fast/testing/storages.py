@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from pyunicore_fast.testing import files as fs
-from pyunicore_fast.testing.common import (filter_fields, has_tags, iso_time, link, page,
-                                           parse_tags, parse_time)
+from pyunicore_fast.testing.common import (
+    filter_fields,
+    has_tags,
+    iso_time,
+    link,
+    page,
+    parse_tags,
+    parse_time,
+)
 from pyunicore_fast.testing.routing import FileBody, HTTPError, Request, Response, Router
 
 if TYPE_CHECKING:
@@ -326,15 +333,14 @@ def register(router: Router, ctx: SiteContext) -> None:
         return Response(200, FileBody(abs_path, 0, size), headers)
 
     def put_file(req: Request, sid: str, path: str | None = None) -> Response:
-        storage, abs_path, rel = locate(req, sid, path)
+        _, abs_path, rel = locate(req, sid, path)
         if req.content_type == "application/json":
             return _modify_file(req, abs_path, rel)
         if rel == "/" or os.path.isdir(abs_path):
             raise HTTPError(500, f"Cannot upload to '{rel}': it is a directory")
         os.makedirs(os.path.dirname(abs_path), exist_ok=True)
         with open(abs_path, "wb") as f:
-            for chunk in req.iter_body():
-                f.write(chunk)
+            f.writelines(req.iter_body())
         ctype = req.content_type
         if ctype and ctype != "application/octet-stream":
             ctx.metadata.update(abs_path, **{"Content-Type": req.header("Content-Type") or ctype})
