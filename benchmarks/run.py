@@ -23,12 +23,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import ServerProcess, best_of, make_file  # noqa: E402
+from harness import ServerProcess, make_file  # noqa: E402
 
 import uftpcore  # noqa: E402
 from uftpcore._impl import available_implementations  # noqa: E402
@@ -36,78 +35,114 @@ from uftpcore._impl import available_implementations  # noqa: E402
 MiB = 1 << 20
 
 
-def raw_tcp_ceiling(path: str, size: int, runs: int) -> float:
-    """Seconds to move ``size`` bytes over one loopback TCP connection (sendfile -> recv_into)."""
+def build_raw_receiver(workdir: str) -> str | None:
+    """Compile ``raw_tcp_recv.c`` (the C receiver of the raw-TCP ceiling); None without a compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    exe = os.path.join(workdir, "raw_tcp_recv")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "raw_tcp_recv.c")
+    subprocess.run([cc, "-O2", "-o", exe, src], check=True)
+    return exe
+
+
+def raw_tcp_once(path: str, size: int, exe: str | None) -> float:
+    """Seconds to move ``size`` bytes over one plain loopback TCP connection: a sender process
+    doing ``sendfile`` (as the server does) and a receiver written in C (``raw_tcp_recv.c``,
+    non-blocking recv into one pre-faulted buffer), or in Python without a C compiler."""
+    sender = subprocess.Popen([sys.executable, "-c", (
+        "import os,socket,sys\n"
+        "l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen(1); print(l.getsockname()[1], flush=True)\n"
+        "s,_=l.accept()\n"
+        f"fd=os.open({path!r},os.O_RDONLY)\n"
+        f"off=0\nn={size}\n"
+        "while off<n: off+=os.sendfile(s.fileno(),fd,off,n-off)\n"
+        "s.close()\n")], stdout=subprocess.PIPE, text=True)
+    port = int(sender.stdout.readline())
+    if exe:
+        r = subprocess.run([exe, str(port), str(size)], check=True, capture_output=True, text=True)
+        elapsed = float(r.stdout)
+    else:
+        elapsed = _python_receiver(port, size)
+    sender.wait()
+    return elapsed
+
+
+def _python_receiver(port: int, size: int) -> float:
     import numpy as np
 
-    buf = np.empty(size, dtype=np.uint8)
-
-    def once() -> None:
-        lst = socket.socket()
-        lst.bind(("127.0.0.1", 0))
-        lst.listen(1)
-        port = lst.getsockname()[1]
-        sender = subprocess.Popen([sys.executable, "-c", (
-            "import os,socket,sys\n"
-            f"s=socket.create_connection(('127.0.0.1',{port}))\n"
-            f"fd=os.open({path!r},os.O_RDONLY)\n"
-            f"off=0\nn={size}\n"
-            "while off<n: off+=os.sendfile(s.fileno(),fd,off,n-off)\n"
-            "s.close()\n")])
-        conn, _ = lst.accept()
-        lst.close()
-        view = memoryview(buf)
-        got = 0
-        t0 = time.perf_counter()
-        while got < size:
-            n = conn.recv_into(view[got:], min(size - got, 4 * MiB))
-            if n == 0:
-                break
-            got += n
-        once.elapsed = time.perf_counter() - t0  # type: ignore[attr-defined]
-        conn.close()
-        sender.wait()
-        assert got == size
-
-    best = float("inf")
-    for _ in range(runs):
-        once()
-        best = min(best, once.elapsed)  # type: ignore[attr-defined]
-    return best
+    buf = np.zeros(size, dtype=np.uint8)
+    conn = socket.create_connection(("127.0.0.1", port))
+    view = memoryview(buf)
+    got = 0
+    t0 = time.perf_counter()
+    while got < size:
+        n = conn.recv_into(view[got:])
+        if n == 0:
+            break
+        got += n
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
 
 
-def curl_times(srv: ServerProcess, remote_dir: str, name: str, src: str, out: str, runs: int) -> tuple[float, float]:
+def curl_once(srv: ServerProcess, remote_dir: str, name: str, src: str, out: str) -> tuple[float, float]:
+    """One curl download to file and one upload from file (fresh one-time secret each)."""
     curl = shutil.which("curl")
     if not curl:
         return float("nan"), float("nan")
-
-    def down() -> None:
+    times = []
+    for args in ([curl, "-s", "-S", "-o", out, "ftp://anonymous:{s}@127.0.0.1:{p}/" + name],
+                 [curl, "-s", "-S", "-T", src, "ftp://anonymous:{s}@127.0.0.1:{p}/curl-up.bin"]):
         secret = srv.job(remote_dir, persistent=False)
-        subprocess.run([curl, "-s", "-S", "-o", out, f"ftp://anonymous:{secret}@127.0.0.1:{srv.port}/{name}"],
-                       check=True)
-
-    def up() -> None:
-        secret = srv.job(remote_dir, persistent=False)
-        subprocess.run([curl, "-s", "-S", "-T", src, f"ftp://anonymous:{secret}@127.0.0.1:{srv.port}/curl-up.bin"],
-                       check=True)
-
-    return best_of(runs, down), best_of(runs, up)
+        cmd = [a.format(s=secret, p=srv.port) for a in args]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        times.append(time.perf_counter() - t0)
+    return times[0], times[1]
 
 
 def uftp_session(srv: ServerProcess, remote_dir: str, impl: str) -> uftpcore.Session:
     return uftpcore.connect("127.0.0.1", srv.port, srv.job(remote_dir), timeout=60, implementation=impl)
 
 
-def bench_impl(srv: ServerProcess, remote_dir: str, name: str, src: str, out: str, size: int, impl: str,
-               runs: int, mlst_n: int, random_n: int) -> dict:
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def throughput_rounds(srv: ServerProcess, remote_dir: str, name: str, src: str, out: str, size: int,
+                      runs: int, exe: str | None) -> dict:
+    """Interleaved rounds (raw TCP, curl, each implementation) so that load from other processes
+    hits every contender alike; the best time of each is kept."""
     import numpy as np
 
+    buf = np.zeros(size, dtype=np.uint8)
+    impls = available_implementations()
+    sessions = {impl: uftp_session(srv, remote_dir, impl) for impl in impls}
+    t: dict[str, list[float]] = {}
+    try:
+        for _ in range(runs):
+            t.setdefault("raw_tcp_s", []).append(raw_tcp_once(src, size, exe))
+            down, up = curl_once(srv, remote_dir, name, src, out)
+            t.setdefault("curl_download_s", []).append(down)
+            t.setdefault("curl_upload_s", []).append(up)
+            for impl, s in sessions.items():
+                t.setdefault(f"{impl}.download_memory_s", []).append(timed(lambda: s.read_into(name, buf)))
+                t.setdefault(f"{impl}.download_file_s", []).append(timed(lambda: s.download(name, out)))
+                t.setdefault(f"{impl}.upload_file_s", []).append(timed(lambda: s.upload(src, "uftp-up.bin")))
+    finally:
+        for s in sessions.values():
+            s.close()
+    return {k: min(v) for k, v in t.items()}
+
+
+def bench_impl(srv: ServerProcess, remote_dir: str, name: str, size: int, impl: str, mlst_n: int,
+               random_n: int) -> dict:
+    """Latency-bound measurements: MLST round trips and 4 KiB random range reads."""
     res: dict = {}
-    buf = np.empty(size, dtype=np.uint8)
     with uftp_session(srv, remote_dir, impl) as s:
-        res["download_memory_s"] = best_of(runs, lambda: s.read_into(name, buf))
-        res["download_file_s"] = best_of(runs, lambda: s.download(name, out))
-        res["upload_file_s"] = best_of(runs, lambda: s.upload(src, "uftp-up.bin"))
         lat = []
         for _ in range(mlst_n):
             t0 = time.perf_counter()
@@ -146,10 +181,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1G")
     ap.add_argument("--rss-size", default="4G")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5, help="interleaved rounds; the best of each is kept")
     ap.add_argument("--mlst", type=int, default=10000)
     ap.add_argument("--random", type=int, default=2000)
-    ap.add_argument("--dir", default=None, help="scratch directory (default: a temp dir on the work disk)")
+    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="scratch directory (default /dev/shm: keeps disk write-back out of the ratios)")
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     args = ap.parse_args()
     from uftpcore.__main__ import _parse_size
@@ -166,14 +202,20 @@ def main() -> int:
         make_file(src, size)
         out = os.path.join(local, "out.bin")
         results: dict = {"machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-                                    f"Python {platform.python_version()}",
+                                    f"Python {platform.python_version()}, files in {args.dir or tempfile.gettempdir()}",
                          "size_bytes": size}
         with ServerProcess(remote) as srv:
-            results["raw_tcp_s"] = raw_tcp_ceiling(src, size, args.runs)
-            results["curl_download_s"], results["curl_upload_s"] = curl_times(
-                srv, remote, name, src, out, args.runs)
+            exe = build_raw_receiver(scratch)
+            results["raw_tcp_receiver"] = "C receiver" if exe else "Python receiver (no C compiler)"
+            rounds = throughput_rounds(srv, remote, name, src, out, size, args.runs, exe)
             for impl in available_implementations():
-                results[impl] = bench_impl(srv, remote, name, src, out, size, impl, args.runs, args.mlst, args.random)
+                results[impl] = bench_impl(srv, remote, name, size, impl, args.mlst, args.random)
+            for key, value in rounds.items():
+                if "." in key:
+                    impl, metric = key.split(".", 1)
+                    results[impl][metric] = value
+                else:
+                    results[key] = value
             if rss_size:
                 big = "big.bin"
                 make_file(os.path.join(remote, big), rss_size)
@@ -197,7 +239,7 @@ def report(r: dict) -> None:
         return f"{size / sec / MiB:8.0f} MiB/s"
 
     print(f"machine: {r['machine']}; file {size / MiB:.0f} MiB; best of runs")
-    print(f"raw loopback TCP ceiling          {rate(r['raw_tcp_s'])}")
+    print(f"raw loopback TCP ceiling          {rate(r['raw_tcp_s'])}   ({r['raw_tcp_receiver']})")
     print(f"curl download to file             {rate(r['curl_download_s'])}")
     print(f"curl upload from file             {rate(r['curl_upload_s'])}")
     impls = [k for k in ("cython", "python") if k in r]
