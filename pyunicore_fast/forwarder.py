@@ -152,7 +152,9 @@ class Forwarder:
                 if n == 0:
                     self._log("Source is at EOF for %s", name)
                     try:
-                        destination.shutdown(socket.SHUT_WR)
+                        # TCP half-close under the TLS layer: SSLSocket.shutdown() would drop the
+                        # TLS state and later reads would return raw TLS records
+                        socket.socket.shutdown(destination, socket.SHUT_WR)
                     except OSError:
                         pass
                     break

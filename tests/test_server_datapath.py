@@ -130,19 +130,37 @@ def test_read_and_send_bytes(pair):
 
 
 def test_factory_choices(pair):
+    from uftpcore.server.codedchannel import CodedDataChannel
+    from uftpcore.server.multistream import MultiStreamDataChannel
+
     server, client = pair
     options = SessionOptions()
     assert isinstance(build_data_channel([server], options, bytearray(1)), PlainDataChannel)
     stack = build_data_channel([server, client], options, bytearray(1))
-    assert isinstance(stack, UnsupportedDataChannel)
-    assert stack.unsupported_reason == "multi-stream not supported yet"
-    with pytest.raises(OSError, match="multi-stream not supported yet"):
-        stack.send_bytes(b"x")
+    assert isinstance(stack, MultiStreamDataChannel) and stack.reusable and not stack.reads_until_eof
     options.compress = True
-    assert build_data_channel([server], options, bytearray(1)).unsupported_reason == "compression not supported yet"
+    stack = build_data_channel([server], options, bytearray(1))
+    assert isinstance(stack, CodedDataChannel) and not stack.reusable and not stack.reads_until_eof
     options.set_encryption("a2V5a2V5", None)
     assert options.algo == "BLOWFISH"
-    assert build_data_channel([server], options, bytearray(1)).unsupported_reason == "encryption not supported yet"
+    stack = build_data_channel([server], options, bytearray(1))
+    assert isinstance(stack, CodedDataChannel) and stack.reads_until_eof
+    stack = build_data_channel([server, client], options, bytearray(1))
+    assert isinstance(stack, MultiStreamDataChannel) and not stack.reusable and stack.reads_until_eof
+    # the placeholder stack still refuses everything (kept for custom factories)
+    placeholder = UnsupportedDataChannel([server], "not offered")
+    with pytest.raises(OSError, match="not offered"):
+        placeholder.send_bytes(b"x")
+
+
+def test_bug_compat_selection():
+    from uftpcore.server.datapath import BUGS, bug_set
+
+    assert bug_set(True) == BUGS and bug_set(False) == frozenset()
+    assert bug_set(["upload_padding"]) == {"upload_padding"}
+    assert bug_set("upload_padding") == {"upload_padding"}
+    with pytest.raises(ValueError, match="unknown bug_compat names"):
+        bug_set(["no_such_bug"])
 
 
 def test_rate_limiter_backs_off():

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import socket
+import struct
 import tarfile
 import time
 
@@ -62,14 +63,24 @@ def test_transcript_java_style_two_streams(uftpd, root):
     first = client.open_data()
     second = client.open_data()
     assert client.cmd("RANG 0 100000") == "350 Restarting at 0. End byte range at 100000\n"
-    # multi-stream framing (§5) is not implemented yet: refused *before* 150, connections kept
-    assert client.cmd("RETR big.bin") == err(500, "RETR", "multi-stream not supported yet")
-    first.settimeout(0.2)
-    with pytest.raises(socket.timeout):
-        first.recv(1)  # still open
+    assert client.cmd("RETR big.bin") == "150 OK 100000 bytes available for reading.\n"
+    # D: frames seq 0..6 on both connections (§5), then both connections are closed
+    streams = [recv_all(first), recv_all(second)]
+    assert client.read_reply() == b"226 File transfer successful\n"
+    blob = (root / "big.bin").read_bytes()[:100000]
+    for index, raw in enumerate(streams):
+        pos = seq = 0
+        while raw:
+            magic, idx, got_seq, size, chunk = struct.unpack(">HHIII", raw[:16])
+            assert (magic, idx, got_seq) == (0xCEBF, index, seq)
+            assert size == min(16384, 100000 - pos) and chunk == size // 2
+            assert raw[16:16 + chunk] == blob[pos + index * chunk:pos + (index + 1) * chunk]
+            raw = raw[16 + chunk:]
+            pos += size
+            seq += 1
+        assert seq == 7 and pos == 100000
     client.send("QUIT")
     assert client.expect_eof()
-    assert recv_all(first) == b"" and recv_all(second) == b""
     client.close()
 
 
@@ -129,7 +140,6 @@ def test_stream_count_resets_to_one_after_close(connect, root):
     client = connect()
     assert client.cmd("NOOP 3") == "222 Opening 3 data connections\n"
     socks = [client.open_data() for _ in range(3)]
-    assert client.cmd("RETR a.txt") == err(500, "RETR", "multi-stream not supported yet")
     # a 4th EPSV finds the set complete: closes all three, back to one stream
     single = client.open_data()
     for sock in socks:
@@ -148,12 +158,17 @@ def test_job_with_two_streams_breaks_single_pasv_clients(connect):
     assert retr(client, "a.txt")[1] == b"hello world\n"  # the failure reset the count to 1
 
 
-def test_encrypted_and_compressed_sessions_are_refused_for_now(connect):
-    for job in ({"key": b"k" * 56}, {"compress": True}):
-        client = connect(**job)
-        client.open_data()
-        reply = client.cmd("RETR a.txt")
-        assert reply.startswith("500 Error processing command 'RETR': ") and "not supported yet" in reply
+def test_encrypted_and_compressed_sessions_transfer(connect):
+    """Coded single streams (§6, §7): details and defects in test_multistream_server.py."""
+    import gzip
+
+    client = connect(compress=True)
+    first, payload, final = retr(client, "a.txt")
+    assert first == "150 OK 12 bytes available for reading.\n" and final == b"226 File transfer successful\n"
+    assert gzip.decompress(payload) == b"hello world\n"
+    client = connect(key=b"k" * 56)
+    first, payload, final = retr(client, "a.txt")
+    assert first == "150 OK 12 bytes available for reading.\n" and len(payload) == 16  # 12 + 4 padding
 
 
 def test_data_connection_from_other_ip_ends_session(connect):

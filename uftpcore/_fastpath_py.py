@@ -299,9 +299,13 @@ def send_frames(sock: socket.socket, index: int, streams: int, buffer, fd: int, 
                 done = 0
                 while done < chunk:
                     try:
-                        done += os.sendfile(out, fd, file_offset + pos + start + done, chunk - done)
+                        n = os.sendfile(out, fd, file_offset + pos + start + done, chunk - done)
                     except BlockingIOError:
                         _wait_writable(sock, timeout)
+                        continue
+                    if n == 0:  # the file is shorter than announced (as the compiled twin reports)
+                        raise ConnectionClosedError(f"local file ended while sending stream {index}")
+                    done += n
             sent += chunk
             pos += size
             seq += 1

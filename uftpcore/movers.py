@@ -290,13 +290,16 @@ def _run_streams(n: int, work: Callable[[int], Any], socks: Sequence[socket.sock
     """Run ``work(i)`` for every stream in its own thread; on the first failure shut every
     socket down (so no other stream thread waits for a dead transfer), then re-raise it."""
     results: list[Any] = [None] * n
-    errors: list[BaseException | None] = [None] * n
+    first: list[BaseException] = []  # the root cause; later errors are mostly the shutdown's
+    lock = threading.Lock()
 
     def run(i: int) -> None:
         try:
             results[i] = work(i)
         except BaseException as exc:  # collected and re-raised in the caller
-            errors[i] = exc
+            with lock:
+                if not first:
+                    first.append(exc)
             for s in socks:
                 try:
                     s.shutdown(socket.SHUT_RDWR)
@@ -309,7 +312,6 @@ def _run_streams(n: int, work: Callable[[int], Any], socks: Sequence[socket.sock
     run(0)
     for t in threads:
         t.join()
-    for exc in errors:
-        if exc is not None:
-            raise exc
+    if first:
+        raise first[0]
     return results

@@ -230,7 +230,19 @@ class Session:
             return self.stat(path).size
 
     def listdir(self, path: str = ".") -> list[FileInfo]:
-        """``MLSD``: one round trip for the whole directory."""
+        """``MLSD``: one round trip for the whole directory.
+
+        Encrypted or compressed sessions list with ``STAT N`` on the control channel instead:
+        uftpd's coded data connectors cannot write listing lines (it sends ``150``, no entries,
+        ``226``, and closing the unused connector emits a gzip member / a padding block).
+        """
+        if self.key is not None or self.compress:
+            try:
+                return [info for info in self.stat_listing(path) if info.name not in (".", "..")]
+            except ReplyError as exc:
+                if exc.code == 500 and "does not exist" in exc.text:
+                    raise NotFoundError(exc.code, exc.text, "STAT") from exc
+                raise
         text = self._listing("MLSD", path)
         return parse_mlsd(text)
 
@@ -660,6 +672,12 @@ class Session:
                     raise ProtocolError(f"server offers {granted} data connections")
                 if granted != streams:
                     log.info("server limits the stream count to %d (asked for %d)", granted, streams)
+                if self.key is not None and granted > 1 and granted & (granted - 1):
+                    # encrypted multi-stream transfers are only loss-free with N in {2, 4, 8, 16}
+                    # (spec §6.5): settle for the largest such count the server allows
+                    granted = 1 << (granted.bit_length() - 1)
+                    reply = self._ctrl.command(f"NOOP {granted}", (200, 222, 223))
+                    granted = dataconn.parse_stream_count(reply.text) if reply.code in (222, 223) else granted
                 streams = granted
             self._expected_streams = streams
         self._data = dataconn.open_passive(self._ctrl, streams, self.timeout, self.features.epsv)
@@ -819,6 +837,26 @@ class Session:
                     s.shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # uftpd closed the data connections early: because a compressed upload reached its
+            # ALLO/RANG count of *uncompressed* bytes (spec §7.1 — the end of the gzip stream, a
+            # sync flush or the trailer, then hits a closed connection), or because the transfer
+            # failed (a 500 follows).  Its reply tells which.
+            reply = self._reply_after_broken_upload()
+            if reply is None:
+                self._abort_transfer()
+                raise
+            self._range_dirty = False
+            self._drop_data()
+            if reply.code == 226 and self.compress and self.key is None and length is not None:
+                if progress is not None:
+                    progress(length)
+                return length
+            if reply.ok:
+                self._abort_transfer()
+                raise ProtocolError(f"data connection of STOR {remote!r} broke ({exc}) but the server "
+                                    f"replied {reply.code} {reply.text}") from exc
+            raise reply_error(reply, "STOR") from exc
         except BaseException:
             self._abort_transfer()
             raise
@@ -829,6 +867,17 @@ class Session:
         if progress is not None:
             progress(sent)
         return sent
+
+    def _reply_after_broken_upload(self) -> Reply | None:
+        """The server's reply after it closed an upload's data connection, if one comes soon."""
+        try:
+            if not self._ctrl._buf:
+                ready, _, _ = select.select([self._ctrl.sock], [], [], min(self.timeout, 5.0))
+                if not ready:
+                    return None
+            return self._ctrl.read_reply()
+        except (UFTPError, OSError, ValueError):
+            return None
 
     def _abort_transfer(self) -> None:
         """After a failed transfer the session state is unknown: drop data and control."""

@@ -41,6 +41,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--disable-ip-check", action="store_true")
     parser.add_argument("--advertise-host", default=None)
     parser.add_argument("--version-string", default="3.5.3", help="version in the greeting")
+    parser.add_argument("--no-bug-compat", action="store_true",
+                        help="do not reproduce uftpd's crypto/gzip defects (spec §6.4, §6.5, §7.2)")
+    parser.add_argument("--multistream-block", type=int, default=16384, help="multi-stream block size")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -55,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     uftpd = UFTPD(host=args.host, port=args.port, cmd_host=args.cmd_host, cmd_port=args.cmd_port,
                   max_streams=args.max_streams, max_connections=args.max_connections,
                   version=args.version_string, disable_ip_check=args.disable_ip_check,
-                  advertise_host=args.advertise_host, home_dirs=home_dirs)
+                  advertise_host=args.advertise_host, home_dirs=home_dirs,
+                  bug_compat=not args.no_bug_compat, multistream_block=args.multistream_block)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

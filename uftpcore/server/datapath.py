@@ -4,9 +4,14 @@ uftpd builds, once the expected number of passive connections is open (spec §4.
 one object that every transfer writes to / reads from: the plain socket, or gzip / cipher
 wrappers, or the JPARSS multi-stream connector (§8).  This module is that seam.  Session
 code only talks to :class:`DataChannel`; :func:`build_data_channel` decides which stack to
-build.  Today only the plain single-stream stack exists — multi-stream (§5), encryption
-(§6) and gzip (§7) slot in later as further ``DataChannel`` subclasses (or wrappers) built
-by the same factory, without touching the session.
+build:
+
+* one plain connection — :class:`PlainDataChannel` (here);
+* one encrypted and/or compressed connection — :class:`~.codedchannel.CodedDataChannel`;
+* several connections — :class:`~.multistream.MultiStreamDataChannel` (plain or coded).
+
+uftpd's data-path defects (§6.4, §6.5, §7.2) are reproduced unless switched off, see
+:data:`BUGS` and ``UFTPD(bug_compat=...)``.
 
 Performance: plain downloads go kernel-to-socket with ``os.sendfile`` (large counts,
 looped); uploads ``recv_into`` one reusable 1 MiB buffer with ``MSG_WAITALL`` and
@@ -20,13 +25,49 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .options import SessionOptions
 
 log = logging.getLogger(__name__)
+
+#: uftpd 3.5.3 defects of the data path that the server reproduces (``bug_compat``):
+#:
+#: ``upload_padding``
+#:     encrypted single-stream upload: the padding is removed only if the last network
+#:     read (``OPTS BUFFER_SIZE``, 1 MiB) came back short — otherwise it lands in the file
+#:     (§6.4);
+#: ``multistream_crypt_download``
+#:     multi-stream encrypted download: the per-stream ciphers are never finalised, the
+#:     unaligned tail of every stream and the padding are never sent (§6.5);
+#: ``multistream_crypt_upload``
+#:     multi-stream encrypted upload: the per-stream decryptor returns short reads for
+#:     unaligned chunks and the frame reader does not retry (misaligned frames), a padding
+#:     block where a header should start is read as a header (§6.5);
+#: ``multistream_gzip_download``
+#:     multi-stream compressed download: sync flush after every frame, the gzip streams are
+#:     never finished — no trailer (§7.2).
+BUGS = frozenset({
+    "upload_padding",
+    "multistream_crypt_download",
+    "multistream_crypt_upload",
+    "multistream_gzip_download",
+})
+
+
+def bug_set(bug_compat: bool | Iterable[str]) -> frozenset[str]:
+    """``True`` = every defect of :data:`BUGS`, ``False`` = none, or an explicit selection."""
+    if bug_compat is True:
+        return BUGS
+    if bug_compat is False or bug_compat is None:
+        return frozenset()
+    chosen = frozenset([bug_compat] if isinstance(bug_compat, str) else bug_compat)
+    unknown = chosen - BUGS
+    if unknown:
+        raise ValueError(f"unknown bug_compat names {sorted(unknown)}; choose from {sorted(BUGS)}")
+    return chosen
 
 #: size of the reusable upload buffer (uftpd 3.5.3's network chunk is 1 MiB, too)
 SCRATCH_SIZE = 1024 * 1024
@@ -61,6 +102,64 @@ class RateLimiter:
         else:
             self.sleep_ms += 5
             time.sleep(0.001 * self.sleep_ms)
+
+
+class FileReader:
+    """Sequential reads from ``fd`` starting at ``offset``, like a buffered file's ``read``:
+    up to ``n`` bytes, short only at end of file (``pread``; ``read`` for pipes)."""
+
+    def __init__(self, fd: int, offset: int):
+        self.fd = fd
+        self.pos = offset
+        self._positional = True
+
+    def read(self, n: int) -> bytes:
+        pieces = []
+        got = 0
+        while got < n:
+            try:
+                if self._positional:
+                    piece = os.pread(self.fd, n - got, self.pos)
+                else:
+                    piece = os.read(self.fd, n - got)
+            except OSError as exc:
+                if self._positional and exc.errno == errno.ESPIPE:
+                    self._positional = False
+                    continue
+                raise
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+            self.pos += len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+class FileWriter:
+    """Sequential writes to ``fd`` from ``offset`` (``pwrite``; ``write`` for pipes)."""
+
+    def __init__(self, fd: int, offset: int):
+        self.fd = fd
+        self.pos = offset
+        self._positional = True
+
+    def write(self, data) -> None:
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(view):
+                if self._positional:
+                    try:
+                        done += os.pwrite(self.fd, view[done:], self.pos + done)
+                        continue
+                    except OSError as exc:
+                        if exc.errno != errno.ESPIPE:
+                            raise
+                        self._positional = False
+                done += os.write(self.fd, view[done:])
+        finally:
+            view.release()
+        self.pos += done
 
 
 def close_socket(sock: socket.socket) -> None:
@@ -112,7 +211,8 @@ class DataChannel:
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Finish the stack after a download (gzip trailer, cipher padding); plain: no-op."""
+        """End a download: coded stacks write their gzip trailer / cipher padding (where
+        uftpd does) and close the connections *before* the 226, as uftpd; plain: no-op."""
 
     def close(self) -> None:
         """Close every data connection of the set."""
@@ -216,7 +316,7 @@ class PlainDataChannel(DataChannel):
 
 
 class UnsupportedDataChannel(DataChannel):
-    """Placeholder stack for layers this server does not implement yet.
+    """Placeholder stack for layers a server does not offer (no longer built by the factory).
 
     The connections are opened and kept exactly as uftpd would (so ``NOOP n`` + n×EPSV
     and the close/reset rules are exercised), but transfers are refused before ``150``.
@@ -240,14 +340,17 @@ def build_data_channel(
 ) -> DataChannel:
     """Build the stream stack for a complete connection set (spec §8).
 
-    This is the single place where multi-stream framing, encryption and compression will
-    be plugged in: ``sockets`` are the accepted connections in EPSV/PASV order (= JPARSS
-    stream index), ``options`` carries ``key``/``algo``/``compress``/``buffer_size``.
+    ``sockets`` are the accepted connections in EPSV/PASV order (= JPARSS stream index);
+    ``options`` carries ``key``/``algo``/``compress``/``buffer_size``, the multi-stream
+    block size and the reproduced defects (``bugs``).  Bad key material raises here —
+    uftpd builds its ciphers at this point too, so the error answers the last EPSV/PASV.
     """
     if len(sockets) > 1:
-        return UnsupportedDataChannel(sockets, "multi-stream not supported yet")
-    if options.is_encrypt():
-        return UnsupportedDataChannel(sockets, "encryption not supported yet")
-    if options.compress:
-        return UnsupportedDataChannel(sockets, "compression not supported yet")
+        from .multistream import MultiStreamDataChannel
+
+        return MultiStreamDataChannel(sockets, options)
+    if options.is_encrypt() or options.compress:
+        from .codedchannel import CodedDataChannel
+
+        return CodedDataChannel(sockets[0], options)
     return PlainDataChannel(sockets[0], scratch)

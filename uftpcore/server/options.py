@@ -36,8 +36,13 @@ def _positive_int(value: str) -> int:
 class SessionOptions:
     """Options of one FTP session (stream count, buffers, hash, keep-alive, archive, ...)."""
 
-    def __init__(self, max_streams: int = 4, rate_limit: int = 0):
+    def __init__(self, max_streams: int = 4, rate_limit: int = 0, multistream_block: int = MULTI_STREAM_BLOCK,
+                 bugs: frozenset[str] = frozenset()):
         self._num_streams = 1
+        #: JPARSS block size of this server's multi-stream writer and reader requests
+        self.multistream_block = multistream_block
+        #: uftpd data-path defects to reproduce (names from ``datapath.BUGS``)
+        self.bugs = bugs
         self.max_streams = max_streams
         self._buffer_size = DEFAULT_BUFFER_SIZE
         self.file_read_buffer_size = DEFAULT_BUFFER_SIZE
@@ -65,8 +70,8 @@ class SessionOptions:
 
     @property
     def buffer_size(self) -> int:
-        """Network chunk size: BUFFER_SIZE for one stream, 16384 with several."""
-        return self._buffer_size if self._num_streams == 1 else MULTI_STREAM_BLOCK
+        """Network chunk size: BUFFER_SIZE for one stream, the block size (16384) with several."""
+        return self._buffer_size if self._num_streams == 1 else self.multistream_block
 
     # -- hashing -------------------------------------------------------------------------
     @property

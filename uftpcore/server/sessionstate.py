@@ -69,7 +69,8 @@ class SessionState:
             raise CommandError(f"No such directory: {current}", 550)
         self.paths = PathPolicy(basedir, current, access_level(request.get("access-permissions", "FULL")))
         self.options = SessionOptions(
-            max_streams=server.max_streams, rate_limit=int(request.get("rateLimit", "0"))
+            max_streams=server.max_streams, rate_limit=int(request.get("rateLimit", "0")),
+            multistream_block=server.multistream_block, bugs=server.bugs,
         )
         self.options.num_streams = int(request.get("streams", 1))
         self.options.set_encryption(request.get("key"), request.get("algo"))

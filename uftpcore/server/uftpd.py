@@ -10,8 +10,9 @@ that are deliberate and documented:
   is where relative and empty ``file=`` values start;
 * the command port serves every connection in its own thread with a read timeout;
 * plain downloads always use ``os.sendfile`` (``OPTS SENDFILE_ENABLED`` is only echoed);
-* multi-stream, encrypted and compressed transfers are negotiated but refused with a 500
-  until the corresponding stream stacks exist (see :mod:`.datapath`).
+* multi-stream (§5), encrypted (§6) and compressed (§7) transfers behave like uftpd's,
+  including its data-path defects; ``bug_compat=False`` (or a selection of
+  :data:`~.datapath.BUGS`) switches them off (see :mod:`.datapath`).
 
 Never expose this server to untrusted networks.
 """
@@ -28,10 +29,11 @@ from typing import TYPE_CHECKING
 
 from . import commandport, login
 from .controlchannel import ControlChannel
-from .datapath import close_socket
+from .datapath import bug_set, close_socket
 from .errors import JobError
 from .ftpsession import FTPSession
 from .jobs import JobRegistry, SessionTicket, request_from_arguments
+from .options import MULTI_STREAM_BLOCK
 
 if TYPE_CHECKING:
     from typing import Self
@@ -70,7 +72,11 @@ class UFTPD:
     ``size_bug`` (reproduce the 3.5.x ``SIZE`` failure), ``advertise_host``,
     ``home_dirs`` (user -> home directory), ``port_range`` (``(lower, upper)`` for data
     listeners), ``nowrite`` (``$HOME``-relative excluded paths), ``keyfiles``
-    (user-info), ``hash_keepalive_interval`` (``213-`` lines during long HASHes).
+    (user-info), ``hash_keepalive_interval`` (``213-`` lines during long HASHes),
+    ``bug_compat`` (``True``: reproduce uftpd's encryption/compression defects of §6.4,
+    §6.5 and §7.2; ``False``: behave correctly; or an iterable of names from
+    :data:`~.datapath.BUGS`), ``multistream_block`` (block size of multi-stream downloads
+    and of the upload reader's requests; uftpd: 16384).
     """
 
     def __init__(
@@ -94,6 +100,8 @@ class UFTPD:
         nowrite: Iterable[str] = (".ssh/authorized_keys",),
         keyfiles: Iterable[str] = (".ssh/authorized_keys", ".uftp/authorized_keys"),
         hash_keepalive_interval: float = 30.0,
+        bug_compat: bool | Iterable[str] = True,
+        multistream_block: int = MULTI_STREAM_BLOCK,
     ):
         self.host = host
         self._port = port
@@ -112,6 +120,10 @@ class UFTPD:
         self.nowrite = list(nowrite)
         self.keyfiles = list(keyfiles)
         self.hash_keepalive_interval = hash_keepalive_interval
+        self.bugs = bug_set(bug_compat)
+        if multistream_block < 1:
+            raise ValueError("multistream_block must be positive")
+        self.multistream_block = multistream_block
         self.registry = JobRegistry(max_connections=max_connections, job_timeout=job_timeout)
         self._ftp_listener: socket.socket | None = None
         self._cmd_listener: socket.socket | None = None
