@@ -103,6 +103,8 @@ def main() -> int:
     def transfers(**kw):
         def run():
             with connect(**kw) as s:
+                assert "src.bin" in {i.name for i in s.listdir(".")}
+                assert s.stat("src.bin").size == len(data)
                 buf = bytearray(len(data))
                 assert s.read_into("src.bin", buf) == len(data) and bytes(buf) == data
                 assert s.read("src.bin", 5000, 70000) == data[5000:75000]
