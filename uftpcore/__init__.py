@@ -7,6 +7,7 @@ The hot loops exist twice, in Cython (``_fastpath_c``, GIL released) and in pure
 
 from __future__ import annotations
 
+from . import transfer
 from ._impl import IMPLEMENTATION
 from .auth import authenticate, split_auth_url
 from .endpoint import Endpoint
@@ -49,4 +50,5 @@ __all__ = [
     "ReplyError",
     "TransferIncompleteError",
     "UFTPTimeoutError",
+    "transfer",
 ]
