@@ -12,4 +12,4 @@ bench:
 lint:
 	.venv/bin/python -m ruff check uftpcore pyunicore_fast tests benchmarks
 demo:
-	.venv/bin/python -m uftpcore demo
+	.venv/bin/pyunicore-fast demo
