@@ -79,6 +79,11 @@ def main() -> int:
         for name, client in _clients(site).items():
             r = results.setdefault(name, {})
             r["jobs_s"] = jobs_bench(client, args.jobs)
+            t0 = time.perf_counter()
+            listed = client.get_jobs()
+            statuses = [j.properties["status"] for j in listed]
+            r["job_props_s"] = time.perf_counter() - t0
+            assert len(statuses) >= args.jobs, len(statuses)
             storage = home_storage(client)
             best = float("inf")
             for _ in range(3):
@@ -111,7 +116,9 @@ def main() -> int:
     print(f"site: {'https' if args.tls else 'http'}; {args.jobs} jobs, {args.files}-file listing, {mib:.0f} MiB download")
     print(f"{'':32}{'pyunicore_fast':>16}{'PyUNICORE 2.0.2':>18}{'ratio':>8}")
     p = results.get("pyunicore", {})
-    for key, label in (("jobs_s", f"{args.jobs} jobs submit+poll (s)"), ("listing_s", f"listdir {args.files} files (s)"),
+    for key, label in (("jobs_s", f"{args.jobs} jobs submit+poll (s)"),
+                       ("job_props_s", f"list {args.jobs} jobs + properties (s)"),
+                       ("listing_s", f"listdir {args.files} files (s)"),
                        ("http_download_s", "HTTP download (s)")):
         pv = p.get(key)
         ratio = f"{pv / f[key]:.1f}x" if pv else "-"
