@@ -119,6 +119,18 @@ def test_server_dies_under_the_mount(private_uftpd, workdir, mount_factory):  # 
     assert m.stop() == 0, m.log()
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    tasks = os.listdir(f"/proc/{pid}/task")
+    states = []
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            continue
+    return bool(states) and all(s in ("T", "t") for s in states)
+
+
 def _start_server_process(root) -> tuple[subprocess.Popen, int, int]:
     proc = subprocess.Popen([sys.executable, "-m", "uftpcore.server", "--port", "0", "--cmd-port", "0",
                              "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -152,6 +164,8 @@ def test_frozen_server_gives_eio_within_the_timeout(workdir, tmp_path):
         try:
             assert len(os.pread(fd, 65536, 0)) == 65536
             server.send_signal(signal.SIGSTOP)
+            # the stop takes effect asynchronously: wait until every thread is stopped
+            assert _wait(lambda: _all_threads_stopped(server.pid), 10)
             for name, action in (("pread", lambda: os.pread(fd, 65536, 50 * MiB)),
                                  ("stat", lambda: os.stat(mnt / "unknown"))):
                 t0 = time.monotonic()

@@ -7,6 +7,7 @@ local zone of this process; ``STAT`` listings carry zone-free epoch milliseconds
 
 from __future__ import annotations
 
+import functools
 import stat as _stat
 import time
 from dataclasses import dataclass
@@ -47,13 +48,30 @@ class FileInfo:
 
 
 def parse_modify(value: str) -> float:
-    """``YYYYMMDDhhmmss[.fff]`` in the server's (assumed local) zone -> epoch seconds."""
+    """``YYYYMMDDhhmmss[.fff]`` in the server's (assumed local) zone -> epoch seconds.
+
+    Listings repeat the same hours over and over, and ``strptime``+``mktime`` cost ~9 us an
+    entry: the hour is converted once (zone offsets only change on hour boundaries) and the
+    minutes and seconds are added.
+    """
+    base, _, frac = value.partition(".")
+    if len(base) != 14 or not base.isdigit():
+        raise ProtocolError(f"bad modify fact {value!r}")
+    minutes, seconds = int(base[10:12]), int(base[12:14])
+    if minutes > 59 or seconds > 60:
+        raise ProtocolError(f"bad modify fact {value!r}")
     try:
-        base, _, frac = value.partition(".")
-        tm = time.strptime(base, "%Y%m%d%H%M%S")
-        return time.mktime(tm) + (float("0." + frac) if frac else 0.0)
-    except (ValueError, OverflowError) as exc:
+        return _hour_epoch(base[:10]) + minutes * 60 + seconds + (float("0." + frac) if frac else 0.0)
+    except ValueError as exc:
         raise ProtocolError(f"bad modify fact {value!r}") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_epoch(hour: str) -> float:
+    try:
+        return time.mktime(time.strptime(hour, "%Y%m%d%H"))
+    except OverflowError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def format_modify(epoch: float) -> str:
