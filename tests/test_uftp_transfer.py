@@ -158,3 +158,14 @@ def test_one_gib_file(session, workdir, tmp_path):
     assert session.checksum("big.bin", "SHA-256") == digest
     os.unlink(out)
     os.unlink(workdir / "big.bin")
+
+
+def test_keepalive_read_of_missing_file_keeps_the_session(session, workdir):
+    (workdir / "k.bin").write_bytes(b"abcdef" * 1000)
+    with session.open("k.bin", "rb", buffering=0) as f:
+        f.seek(10)
+        assert f.read(6) == (b"abcdef" * 2)[4:10]
+    with pytest.raises(NotFoundError):
+        session.read_range_exact("gone.bin", bytearray(10), 0)
+    assert not session.closed
+    assert session.read_range_exact("k.bin", bytearray(6), 6) == 6

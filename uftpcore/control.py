@@ -188,6 +188,37 @@ class ControlConnection:
             raise reply_error(reply, verb)
         return reply
 
+    def pipeline(self, lines: list[str], expects: list[tuple[int, ...]]) -> list[Reply]:
+        """Send several commands in one write, then read one reply each.
+
+        Saves round trips where the server reads its commands strictly in order.  An
+        unexpected reply to any but the last command leaves the later ones in an unknown state,
+        so the connection is then closed before the typed error is raised.
+        """
+        for line in lines:
+            if "\n" in line or "\r" in line:
+                raise ValueError("control commands must not contain line breaks")
+        if self._closed:
+            raise ConnectionClosedError("control connection is closed")
+        for line in lines:
+            log.debug("--> %s", line)
+        try:
+            self.sock.sendall("".join(line + "\r\n" for line in lines).encode("utf-8"))
+        except socket.timeout as exc:
+            raise UFTPTimeoutError(f"sending commands timed out after {self.timeout} s") from exc
+        except OSError as exc:
+            raise ConnectionClosedError(f"control connection failed: {exc}") from exc
+        replies = []
+        for i, (line, expect) in enumerate(zip(lines, expects)):
+            reply = self.read_reply()
+            log.debug("<-- %d %s", reply.code, reply.text)
+            if reply.code not in expect:
+                if i < len(lines) - 1:  # the commands after it ran in an unknown state
+                    self.close(send_quit=False)
+                raise reply_error(reply, line.split(" ", 1)[0].upper())
+            replies.append(reply)
+        return replies
+
     def login(self, secret: str) -> Reply:
         """Greeting, ``USER anonymous``, ``PASS <secret>`` (spec §3.2); returns the greeting."""
         greeting = self.read_reply()

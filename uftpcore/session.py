@@ -743,8 +743,11 @@ class Session:
         socks = self._open_data(1)
         sock = socks[0]
         count = len(view)
-        self._send_range(offset, count)
-        self._ctrl.command("RETR " + _arg(path), (150, 125))
+        # RANG and RETR go out in one write (one round trip instead of two); uftpd reads its
+        # control lines in order, and any unexpected reply closes the session.
+        end = offset + count - (1 if self.features.rfc_rang else 0)
+        self._range_dirty = True
+        self._ctrl.pipeline([f"RANG {offset} {end}", "RETR " + _arg(path)], [(350,), (150, 125)])
         got = 0
         final: Reply | None = None
         ctrl_sock = self._ctrl.sock
