@@ -35,10 +35,10 @@ import time
 import urllib.parse
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import requests.adapters
@@ -141,6 +141,25 @@ class _Deadline:
         if self.end is None:
             return delay
         return max(0.0, min(delay, self.end - time.monotonic()))
+
+
+_T = TypeVar("_T")
+
+
+def _wait_until(fetch: Callable[[], _T], done: Callable[[_T], bool], deadline: _Deadline, what: str) -> _T:
+    """The loop behind every ``poll``/``wait_*``: ``fetch`` on the :func:`poll_delays` schedule
+    until ``done`` accepts the value; ``TimeoutError(what)`` once ``deadline`` has passed.
+
+    The aio client has the same loop with ``await``; the decisions (``done``) are shared.
+    """
+    for delay in poll_delays():
+        value = fetch()
+        if done(value):
+            return value
+        if deadline.expired():
+            raise TimeoutError(what)
+        time.sleep(deadline.clamp(delay))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _timeout_seconds(timeout: Any) -> float:
@@ -653,10 +672,27 @@ def load_properties(resources: Iterable[Resource], max_workers: int = 8) -> list
     return items
 
 
-def _collect(transport: Transport, url: str, key: str, offset: int = 0, num: int | None = None,
-             tags: Iterable[str] | None = None, filter: str | None = None) -> list[str]:
-    """The URLs of a collection; with ``num=None`` every page is followed via ``next``."""
-    reply = transport.get(url=url, params=_url_params(offset, num, tags, filter))
+#: A paging conversation without the I/O: it yields the keyword arguments of each GET, is
+#: sent the JSON reply, and returns the result.  The sync and the aio client drive the same
+#: generators (:func:`_get_pages` here, ``_get_pages`` there), so they page alike.
+_Pages = Generator[dict[str, Any], dict[str, Any], Any]
+
+
+def _get_pages(pages: _Pages, get: Callable[..., Any]) -> Any:
+    """Run a paging conversation with a blocking ``get`` (``Transport.get``)."""
+    request = next(pages)
+    try:
+        while True:
+            request = pages.send(get(**request))
+    except StopIteration as end:
+        return end.value
+
+
+def _collect_pages(url: str, key: str, offset: int = 0, num: int | None = None,
+                   tags: Iterable[str] | None = None, filter: str | None = None) -> _Pages:
+    """The URLs of a collection; with ``num=None`` every page is followed via ``next`` (a
+    ``next`` seen before, or an empty page, ends it)."""
+    reply = yield {"url": url, "params": _url_params(offset, num, tags, filter)}
     items = list(reply.get(key) or [])
     if num is not None:
         return items
@@ -666,12 +702,36 @@ def _collect(transport: Transport, url: str, key: str, offset: int = 0, num: int
         if not nxt or nxt in seen:
             break
         seen.add(nxt)
-        reply = transport.get(url=nxt)
+        reply = yield {"url": nxt}
         page = reply.get(key) or []
         if not page:
             break
         items.extend(page)
     return items
+
+
+def _collect(transport: Transport, url: str, key: str, offset: int = 0, num: int | None = None,
+             tags: Iterable[str] | None = None, filter: str | None = None) -> list[str]:
+    """The URLs of a collection; with ``num=None`` every page is followed via ``next``."""
+    return _get_pages(_collect_pages(url, key, offset, num, tags, filter), transport.get)
+
+
+def _directory_pages(url: str) -> _Pages:
+    """A directory listing with the ``content`` of all its pages merged into the first."""
+    reply = yield {"url": url}
+    seen = {url}
+    for _ in range(_MAX_PAGES):
+        nxt = ((reply.get("_links") or {}).get("next") or {}).get("href")
+        if not nxt or nxt in seen or not isinstance(reply.get("content"), dict):
+            break
+        seen.add(nxt)
+        page = yield {"url": nxt}
+        more = page.get("content") or {}
+        if not more:
+            break
+        reply["content"].update(more)
+        reply["_links"] = page.get("_links", {})
+    return reply
 
 
 # ----------------------------------------------------------------------------- registry
@@ -966,6 +1026,17 @@ class JobStatus(_OrderedStatus):
 _FINAL_JOB_STATES = (JobStatus.SUCCESSFUL, JobStatus.FAILED)
 
 
+def _job_reached(status: JobStatus, state: JobStatus) -> bool:
+    """Whether a job waiting for ``state`` is done: a final state ends any wait."""
+    return status in _FINAL_JOB_STATES or status.ordinal() >= state.ordinal()
+
+
+def _allocation_available(props: Mapping[str, Any]) -> bool:
+    """An allocation is usable once it has a real batch id (or can never get one: final)."""
+    return (JobStatus(props.get("status")) in _FINAL_JOB_STATES
+            or not str(props.get("batchSystemID", "")).startswith("INTERACTIVE_"))
+
+
 class Job(Resource):
     """A UNICORE job."""
 
@@ -1038,14 +1109,9 @@ class Job(Resource):
             cached = JobStatus(self._last_properties.get("status", "UNDEFINED"))
             if cached in _FINAL_JOB_STATES and self._cache_valid():
                 return cached
-        for delay in poll_delays():
-            status = JobStatus(self._refresh_properties()["status"])
-            if status in _FINAL_JOB_STATES or status.ordinal() >= state.ordinal():
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for job to become {state.value}")
-            time.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _wait_until(lambda: JobStatus(self._refresh_properties()["status"]),
+                           lambda status: _job_reached(status, state), deadline,
+                           f"Timeout waiting for job to become {state.value}")
 
     def __repr__(self) -> str:
         try:
@@ -1081,15 +1147,8 @@ class Allocation(Job):
         """Wait until the allocation is RUNNING and has its batch system id."""
         deadline = _Deadline(timeout)
         self.poll(JobStatus.RUNNING, timeout)
-        for delay in poll_delays():
-            props = self._refresh_properties()
-            if JobStatus(props.get("status")) in _FINAL_JOB_STATES:
-                return
-            if not str(props.get("batchSystemID", "")).startswith("INTERACTIVE_"):
-                return
-            if deadline.expired():
-                raise TimeoutError("Timeout waiting for allocation to become available")
-            time.sleep(deadline.clamp(delay))
+        _wait_until(self._refresh_properties, _allocation_available, deadline,
+                    "Timeout waiting for allocation to become available")
 
     def __repr__(self) -> str:
         return "Allocation" + super().__repr__()[3:]
@@ -1182,21 +1241,7 @@ class Storage(Resource):
 
     def contents(self, path: str = "/") -> dict[str, Any]:
         """The JSON listing of a directory; all pages of ``content`` are merged."""
-        url = self._to_file_url(path)
-        reply = self.transport.get(url=url)
-        seen = {url}
-        for _ in range(_MAX_PAGES):
-            nxt = ((reply.get("_links") or {}).get("next") or {}).get("href")
-            if not nxt or nxt in seen or not isinstance(reply.get("content"), dict):
-                break
-            seen.add(nxt)
-            page = self.transport.get(url=nxt)
-            more = page.get("content") or {}
-            if not more:
-                break
-            reply["content"].update(more)
-            reply["_links"] = page.get("_links", {})
-        return reply
+        return _get_pages(_directory_pages(self._to_file_url(path)), self.transport.get)
 
     def _path_object(self, path_url: str, name: str, props: dict[str, Any]) -> PathFile | PathDir:
         cls = PathDir if props.get("isDirectory") else PathFile
@@ -1564,6 +1609,11 @@ class TransferStatus(_OrderedStatus):
 _FINAL_TRANSFER_STATES = (TransferStatus.DONE, TransferStatus.FAILED, TransferStatus.ABORTED)
 
 
+def _transfer_reached(status: TransferStatus, state: TransferStatus) -> bool:
+    """Whether a transfer waiting for ``state`` is done: a final state ends any wait."""
+    return status in _FINAL_TRANSFER_STATES or status.ordinal() >= state.ordinal()
+
+
 class Transfer(Resource):
     """A server-to-server file transfer."""
 
@@ -1591,15 +1641,9 @@ class Transfer(Resource):
 
     def poll(self, state: TransferStatus = TransferStatus.DONE, timeout: float = 0) -> TransferStatus:
         """Wait until ``state`` or a final state; ``TimeoutError`` after ``timeout`` s (0 = never)."""
-        deadline = _Deadline(timeout)
-        for delay in poll_delays():
-            status = TransferStatus(self._refresh_properties()["status"])
-            if status in _FINAL_TRANSFER_STATES or status.ordinal() >= state.ordinal():
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for transfer to become {state.value}")
-            time.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _wait_until(lambda: TransferStatus(self._refresh_properties()["status"]),
+                           lambda status: _transfer_reached(status, state), _Deadline(timeout),
+                           f"Timeout waiting for transfer to become {state.value}")
 
     def __repr__(self) -> str:
         try:
@@ -1661,6 +1705,12 @@ class WorkflowStatus(_OrderedStatus):
 _FINAL_WORKFLOW_STATES = (WorkflowStatus.SUCCESSFUL, WorkflowStatus.FAILED, WorkflowStatus.ABORTED)
 
 
+def _workflow_reached(status: WorkflowStatus, state: WorkflowStatus) -> bool:
+    """Whether a workflow waiting for ``state`` is done: at ``state``, past it, or final."""
+    return status in _FINAL_WORKFLOW_STATES or status == state or (
+        status.ordinal() >= state.ordinal() and state != WorkflowStatus.HELD)
+
+
 class Workflow(Resource):
     """A running or finished workflow."""
 
@@ -1682,16 +1732,9 @@ class Workflow(Resource):
         """Wait for ``state`` or a final state (a HELD workflow keeps waiting for SUCCESSFUL)."""
         if state == WorkflowStatus.UNDEFINED:
             raise ValueError(f"Cannot wait for {state}")
-        deadline = _Deadline(timeout)
-        for delay in poll_delays():
-            status = WorkflowStatus(self._refresh_properties()["status"])
-            if status in _FINAL_WORKFLOW_STATES or status == state or (
-                    status.ordinal() >= state.ordinal() and state != WorkflowStatus.HELD):
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for workflow to become {state.value}")
-            time.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _wait_until(lambda: WorkflowStatus(self._refresh_properties()["status"]),
+                           lambda status: _workflow_reached(status, state), _Deadline(timeout),
+                           f"Timeout waiting for workflow to become {state.value}")
 
     def abort(self) -> None:
         with self.transport.post(url=self._link("action:abort", "/actions/abort"), json={}):

@@ -26,9 +26,9 @@ import logging
 import os
 import socket
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -38,7 +38,6 @@ from pyunicore_fast.client import (
     _FINAL_JOB_STATES,
     _FINAL_TRANSFER_STATES,
     _FINAL_WORKFLOW_STATES,
-    _MAX_PAGES,
     _SESSION_HEADER,
     AuthenticationFailedException,
     JobStatus,
@@ -46,11 +45,17 @@ from pyunicore_fast.client import (
     UnicoreHTTPError,
     UnicoreTimeoutError,
     WorkflowStatus,
+    _allocation_available,
+    _collect_pages,
     _Deadline,
+    _directory_pages,
     _input_pairs,
+    _job_reached,
+    _Pages,
     _ResourceState,
+    _transfer_reached,
     _TransportState,
-    _url_params,
+    _workflow_reached,
     error_from_response,
     file_url,
     is_allocation,
@@ -372,22 +377,38 @@ def _to_transport(security: Any) -> Transport:
 async def _collect(transport: Transport, url: str, key: str, offset: int = 0, num: int | None = None,
                    tags: Iterable[str] | None = None, filter: str | None = None) -> list[str]:
     """As the sync ``_collect``: all pages via ``next`` when ``num`` is None."""
-    reply = await transport.get(url=url, params=_url_params(offset, num, tags, filter))
-    items = list(reply.get(key) or [])
-    if num is not None:
-        return items
-    seen = {url}
-    for _ in range(_MAX_PAGES):
-        nxt = ((reply.get("_links") or {}).get("next") or {}).get("href")
-        if not nxt or nxt in seen:
-            break
-        seen.add(nxt)
-        reply = await transport.get(url=nxt)
-        page = reply.get(key) or []
-        if not page:
-            break
-        items.extend(page)
-    return items
+    return await _get_pages(_collect_pages(url, key, offset, num, tags, filter), transport.get)
+
+
+async def _get_pages(pages: _Pages, get: Callable[..., Awaitable[Any]]) -> Any:
+    """Run a paging conversation of the sync module with an async ``get``."""
+    request = next(pages)
+    try:
+        while True:
+            request = pages.send(await get(**request))
+    except StopIteration as end:
+        return end.value
+
+
+_T = TypeVar("_T")
+
+
+async def _wait_until(fetch: Callable[[], Awaitable[_T]], done: Callable[[_T], bool], deadline: _Deadline,
+                      what: str) -> _T:
+    """The sync ``_wait_until`` with ``await``: the loop behind every ``poll``/``wait_*``."""
+    for delay in poll_delays():
+        value = await fetch()
+        if done(value):
+            return value
+        if deadline.expired():
+            raise TimeoutError(what)
+        await asyncio.sleep(deadline.clamp(delay))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _fresh_status(resource: Resource, status_type: Callable[[str], _T]) -> _T:
+    """The resource's status read from the server, bypassing the properties cache."""
+    return status_type((await resource._refresh_properties())["status"])
 
 
 # ----------------------------------------------------------------------------- resources
@@ -683,15 +704,9 @@ class Job(Resource):
         """As the sync ``poll``: 50 ms first check, back-off to 2 s, ``TimeoutError``."""
         if state == JobStatus.UNDEFINED:
             raise ValueError(f"Cannot wait for {state}")
-        deadline = _Deadline(timeout)
-        for delay in poll_delays():
-            status = JobStatus((await self._refresh_properties())["status"])
-            if status in _FINAL_JOB_STATES or status.ordinal() >= state.ordinal():
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for job to become {state.value}")
-            await asyncio.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await _wait_until(lambda: _fresh_status(self, JobStatus),
+                                 lambda status: _job_reached(status, state), _Deadline(timeout),
+                                 f"Timeout waiting for job to become {state.value}")
 
 
 class Allocation(Job):
@@ -719,15 +734,8 @@ class Allocation(Job):
     async def wait_until_available(self, timeout: float = 0) -> None:
         deadline = _Deadline(timeout)
         await self.poll(JobStatus.RUNNING, timeout)
-        for delay in poll_delays():
-            props = await self._refresh_properties()
-            if JobStatus(props.get("status")) in _FINAL_JOB_STATES:
-                return
-            if not str(props.get("batchSystemID", "")).startswith("INTERACTIVE_"):
-                return
-            if deadline.expired():
-                raise TimeoutError("Timeout waiting for allocation to become available")
-            await asyncio.sleep(deadline.clamp(delay))
+        await _wait_until(self._refresh_properties, _allocation_available, deadline,
+                          "Timeout waiting for allocation to become available")
 
 
 class Compute(Resource):
@@ -767,20 +775,7 @@ class Storage(Resource):
         return file_url(self.resource_url, path)
 
     async def contents(self, path: str = "/") -> dict[str, Any]:
-        url = self._to_file_url(path)
-        reply = await self.transport.get(url=url)
-        seen = {url}
-        for _ in range(_MAX_PAGES):
-            nxt = ((reply.get("_links") or {}).get("next") or {}).get("href")
-            if not nxt or nxt in seen or not isinstance(reply.get("content"), dict):
-                break
-            seen.add(nxt)
-            page = await self.transport.get(url=nxt)
-            if not page.get("content"):
-                break
-            reply["content"].update(page["content"])
-            reply["_links"] = page.get("_links", {})
-        return reply
+        return await _get_pages(_directory_pages(self._to_file_url(path)), self.transport.get)
 
     def _path_object(self, path_url: str, name: str, props: dict[str, Any]) -> PathFile | PathDir:
         cls = PathDir if props.get("isDirectory") else PathFile
@@ -1049,15 +1044,9 @@ class Transfer(Resource):
         self._invalidate()
 
     async def poll(self, state: TransferStatus = TransferStatus.DONE, timeout: float = 0) -> TransferStatus:
-        deadline = _Deadline(timeout)
-        for delay in poll_delays():
-            status = TransferStatus((await self._refresh_properties())["status"])
-            if status in _FINAL_TRANSFER_STATES or status.ordinal() >= state.ordinal():
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for transfer to become {state.value}")
-            await asyncio.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await _wait_until(lambda: _fresh_status(self, TransferStatus),
+                                 lambda status: _transfer_reached(status, state), _Deadline(timeout),
+                                 f"Timeout waiting for transfer to become {state.value}")
 
 
 class WorkflowService(Resource):
@@ -1127,16 +1116,9 @@ class Workflow(Resource):
     async def poll(self, state: WorkflowStatus = WorkflowStatus.SUCCESSFUL, timeout: float = 0) -> WorkflowStatus:
         if state == WorkflowStatus.UNDEFINED:
             raise ValueError(f"Cannot wait for {state}")
-        deadline = _Deadline(timeout)
-        for delay in poll_delays():
-            status = WorkflowStatus((await self._refresh_properties())["status"])
-            if status in _FINAL_WORKFLOW_STATES or status == state or (
-                    status.ordinal() >= state.ordinal() and state != WorkflowStatus.HELD):
-                return status
-            if deadline.expired():
-                raise TimeoutError(f"Timeout waiting for workflow to become {state.value}")
-            await asyncio.sleep(deadline.clamp(delay))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await _wait_until(lambda: _fresh_status(self, WorkflowStatus),
+                                 lambda status: _workflow_reached(status, state), _Deadline(timeout),
+                                 f"Timeout waiting for workflow to become {state.value}")
 
     async def abort(self) -> None:
         await self.transport.post(url=await self._link("action:abort", "/actions/abort"), json={})

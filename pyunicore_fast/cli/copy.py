@@ -22,8 +22,9 @@ import posixpath
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pyunicore_fast.cli import common, engine, locations
 from pyunicore_fast.cli import progress as progress_mod
@@ -43,6 +44,7 @@ REST (PyUNICORE's 'unicore cp'): .../rest/core/storages/ID/files/PATH, downloads
 wildcards, uploads, and server-to-server transfers (-E key=value,... extra parameters, -a)."""
 
 _KV_RE = re.compile(r"^[A-Za-z0-9_.\-]+=[^,]*(,[A-Za-z0-9_.\-]+=[^,]*)*$")
+_V = TypeVar("_V")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -159,26 +161,11 @@ class UFTPCopy:
             raise UsageError("-B and -R cannot be combined")
         if a.byte_range and a.recursive:
             raise UsageError("-B cannot be combined with -r")
-        self.range = None
-        if a.byte_range:
-            try:
-                self.range = parse_byte_range(a.byte_range)
-            except ValueError as exc:
-                raise UsageError(f"-B: {exc}") from None
-        self.bwlimit = None
-        if a.bwlimit:
-            try:
-                self.bwlimit = parse_size(a.bwlimit)
-            except ValueError as exc:
-                raise UsageError(f"-K: {exc}") from None
-        self.split_threshold = None
-        if a.split_threshold:
-            try:
-                self.split_threshold = parse_size(a.split_threshold)
-            except ValueError as exc:
-                raise UsageError(f"-T: {exc}") from None
-            if self.split_threshold < 1:
-                raise UsageError("-T must be positive")
+        self.range = _option(parse_byte_range, a.byte_range, "-B")
+        self.bwlimit = _option(parse_size, a.bwlimit, "-K")
+        self.split_threshold = _option(parse_size, a.split_threshold, "-T")
+        if self.split_threshold is not None and self.split_threshold < 1:
+            raise UsageError("-T must be positive")
         if a.archive and (a.resume or not a.recursive):
             raise UsageError("--archive needs -r and cannot be combined with -R")
         self.encryption = encryption_algorithm(a.encrypt)
@@ -525,6 +512,17 @@ class _HashingReader:
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+def _option(parse: Callable[[str], _V], text: str | None, flag: str) -> _V | None:
+    """``parse(text)`` of an optional option (None when not given); a ValueError becomes the
+    usage error that names the option ``flag``."""
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def _checksum_range(path: str, algo: str, offset: int, length: int) -> str:

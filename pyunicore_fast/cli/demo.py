@@ -212,6 +212,7 @@ class Demo(Base):
                     time.perf_counter() - t0, n)
 
     def _fuse(self, auth_url: str, user: str, password: str, home: str, scratch: str, digest: str, size: int) -> None:
+        from pyunicore_fast.cli.embedded import reap
         from pyunicore_fast.cli.mount import fuse_usable
 
         name = "read back through a FUSE mount"
@@ -252,11 +253,7 @@ class Demo(Base):
         finally:
             if uftpfuse.is_mounted(mnt):
                 uftpfuse.unmount(mnt) or uftpfuse.unmount(mnt, lazy=True)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            reap(proc)
             if proc.stderr is not None:
                 proc.stderr.close()
 

@@ -65,13 +65,19 @@ def _read_description(proc: subprocess.Popen, timeout: float, errors: Any) -> di
     raise CLIError(f"the embedded site did not start{': ' + err if err else ''}")
 
 
+def reap(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """Wait up to ``grace`` seconds for a child that was asked to stop, then kill it: a child
+    that hangs must not outlive the command (``demo`` reaps its mount process this way too)."""
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        reap(proc)
     if proc.stdout is not None:
         proc.stdout.close()

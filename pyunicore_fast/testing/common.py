@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from pyunicore_fast.testing.routing import HTTPError, Request
@@ -127,6 +128,37 @@ def has_tags(resource_tags: Iterable[str], wanted: Iterable[str]) -> bool:
     """A resource matches a ``tags=`` query if it carries every requested tag."""
     have = set(resource_tags)
     return all(t in have for t in wanted)
+
+
+class _Owned(Protocol):
+    owner: str
+
+
+_T = TypeVar("_T", bound=_Owned)
+
+
+def owned_entry(lock: threading.Lock | threading.RLock, table: Mapping[str, _T], key: str,
+                identity: Any) -> _T:
+    """``table[key]`` if ``identity`` owns it: 404 when unknown, 403 when someone else's.
+
+    Transfers and workflows carry no ACL, so ownership is their whole access rule; the site
+    lock is taken because background threads add and remove entries.
+    """
+    with lock:
+        entry = table.get(key)
+    if entry is None:
+        raise HTTPError(404)
+    if identity is None or entry.owner != identity.user:
+        raise HTTPError(403)
+    return entry
+
+
+def owned_entries(lock: threading.Lock | threading.RLock, table: Mapping[str, _T],
+                  identity: Any) -> list[_T]:
+    """The entries of ``table`` that ``identity`` owns: what its collection listing shows."""
+    with lock:
+        entries = list(table.values())
+    return [e for e in entries if e.owner == identity.user]
 
 
 def wildcard_match(name: str, pattern: str) -> bool:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pyunicore_fast.testing.auth import Authenticator, Identity
     from pyunicore_fast.testing.files import MetadataStore
     from pyunicore_fast.testing.jobs import JobManager
+    from pyunicore_fast.testing.routing import Request, Response
     from pyunicore_fast.testing.storages import StorageManager
     from pyunicore_fast.testing.tls import SelfSignedCertificate
     from pyunicore_fast.testing.transfers import TransferManager
@@ -121,3 +122,19 @@ class SiteContext:
 
         if identity is None or identity.anonymous:
             raise HTTPError(403)
+
+    def issue_token(self, req: Request) -> Response:
+        """``GET /token``: the core services and the UFTP auth server issue delegation tokens
+        with the same parameters (``lifetime``, ``renewable``, ``limited``) and rules."""
+        from pyunicore_fast.testing.common import as_bool
+        from pyunicore_fast.testing.routing import HTTPError, Response
+
+        self.require(req.identity)
+        lifetime = req.query_value("lifetime")
+        try:
+            seconds = float(lifetime) if lifetime else None
+        except ValueError as exc:
+            raise HTTPError(400, f"Invalid lifetime '{lifetime}'") from exc
+        return Response.text(self.authenticator.issue_token(
+            req.identity, seconds, renewable=as_bool(req.query_value("renewable")),
+            limited=as_bool(req.query_value("limited"))))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from pyunicore_fast.testing.common import as_bool, filter_fields, iso_time, link, page, parse_time
+from pyunicore_fast.testing.common import filter_fields, iso_time, link, page, parse_time
 from pyunicore_fast.testing.jobs import APPLICATIONS, RESOURCES
 from pyunicore_fast.testing.routing import HTTPError, Request, Response, Router
 
@@ -39,18 +39,6 @@ def register(router: Router, ctx: SiteContext) -> None:
         props = {"client": ctx.authenticator.client_info(req.identity, ctx.queues),
                  "server": ctx.server_info(), "_links": links}
         return Response.json(filter_fields(props, req))
-
-    def token(req: Request) -> Response:
-        ctx.require(req.identity)
-        lifetime = req.query_value("lifetime")
-        try:
-            seconds = float(lifetime) if lifetime else None
-        except ValueError as exc:
-            raise HTTPError(400, f"Invalid lifetime '{lifetime}'") from exc
-        text = ctx.authenticator.issue_token(req.identity, seconds,
-                                             renewable=as_bool(req.query_value("renewable")),
-                                             limited=as_bool(req.query_value("limited")))
-        return Response.text(text)
 
     def certificate(req: Request) -> Response:
         if ctx.certificate is None:
@@ -171,7 +159,7 @@ def register(router: Router, ctx: SiteContext) -> None:
         return Response.json({"reservations": chosen, "_links": links})
 
     router.add("GET", core + "/?", base, anonymous=True)
-    router.add("GET", core + "/token", token)
+    router.add("GET", core + "/token", ctx.issue_token)
     router.add("GET", core + "/certificate", certificate, anonymous=True)
     router.add("GET", core + "/factories/?", list_factories)
     f = core + r"/factories/(?P<fid>[^/]+)"

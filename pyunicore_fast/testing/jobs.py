@@ -37,6 +37,7 @@ from pyunicore_fast.testing.common import (
     has_tags,
     iso_time,
     link,
+    owned_entries,
     page,
     parse_tags,
     parse_time,
@@ -145,10 +146,8 @@ class JobManager:
             return self._jobs.get(jid)
 
     def list_for(self, identity: Identity, tags: list[str], site_id: str | None = None) -> list[Job]:
-        with self.ctx.lock:
-            jobs = list(self._jobs.values())
-        return [j for j in jobs if j.owner == identity.user and has_tags(j.tags, tags)
-                and (site_id is None or j.site_id == site_id)]
+        return [j for j in owned_entries(self.ctx.lock, self._jobs, identity)
+                if has_tags(j.tags, tags) and (site_id is None or j.site_id == site_id)]
 
     def _next_bss_id(self) -> str:
         with self.ctx.lock:

@@ -37,6 +37,8 @@ from pyunicore_fast.testing.common import (
     has_wildcard,
     iso_time,
     link,
+    owned_entries,
+    owned_entry,
     page,
     parse_tags,
     parse_time,
@@ -115,18 +117,11 @@ class TransferManager:
         return f"{self.ctx.core_url}/transfers/{t if isinstance(t, str) else t.id}"
 
     def get(self, tid: str, identity: Identity) -> Transfer:
-        with self.ctx.lock:
-            t = self._transfers.get(tid)
-        if t is None:
-            raise HTTPError(404)
-        if identity is None or t.owner != identity.user:
-            raise HTTPError(403)
-        return t
+        return owned_entry(self.ctx.lock, self._transfers, tid, identity)
 
     def list_for(self, identity: Identity, tags: list[str]) -> list[Transfer]:
-        with self.ctx.lock:
-            items = list(self._transfers.values())
-        return [t for t in items if t.owner == identity.user and has_tags(t.tags, tags)]
+        return [t for t in owned_entries(self.ctx.lock, self._transfers, identity)
+                if has_tags(t.tags, tags)]
 
     def create(self, identity: Identity, storage: Storage, params: dict[str, Any]) -> Transfer:
         file = params.get("file")
@@ -289,13 +284,7 @@ class TransferManager:
         return f"{self.ctx.core_url}/client-server-transfers/{ct if isinstance(ct, str) else ct.id}"
 
     def get_client(self, tid: str, identity: Identity) -> ClientTransfer:
-        with self.ctx.lock:
-            ct = self._client.get(tid)
-        if ct is None:
-            raise HTTPError(404)
-        if identity is None or ct.owner != identity.user:
-            raise HTTPError(403)
-        return ct
+        return owned_entry(self.ctx.lock, self._client, tid, identity)
 
     def create_client(self, req: Request, storage: Storage, is_export: bool) -> Response:
         params = req.json({}) or {}
@@ -414,8 +403,7 @@ def register(router: Router, ctx: SiteContext) -> None:
 
     def list_client(req: Request) -> Response:
         ctx.require(req.identity)
-        with ctx.lock:
-            items = [ct for ct in tm._client.values() if ct.owner == req.identity.user]
+        items = owned_entries(ctx.lock, tm._client, req.identity)
         chosen, links = page([tm.client_url(ct) for ct in items],
                              f"{ctx.core_url}/client-server-transfers", req)
         return Response.json({"client-server-transfers": chosen, "_links": links})

@@ -159,17 +159,6 @@ def register(router: Router, ctx: SiteContext) -> None:
             doc[ctx.uftp_server_name] = entry
         return Response.json(doc)
 
-    def token(req: Request) -> Response:
-        ctx.require(req.identity)
-        lifetime = req.query_value("lifetime")
-        try:
-            seconds = float(lifetime) if lifetime else None
-        except ValueError as exc:
-            raise HTTPError(400, f"Invalid lifetime '{lifetime}'") from exc
-        return Response.text(ctx.authenticator.issue_token(
-            req.identity, seconds, renewable=as_bool(req.query_value("renewable")),
-            limited=as_bool(req.query_value("limited"))))
-
     def authenticate(req: Request, name: str) -> Response:
         backend = ctx.uftp
         server = name.split("-")[0]
@@ -197,7 +186,7 @@ def register(router: Router, ctx: SiteContext) -> None:
         return _direct(req, backend, body, base_dir)
 
     router.add("GET", base + "/?", info, anonymous=True)
-    router.add("GET", base + "/token", token)
+    router.add("GET", base + "/token", ctx.issue_token)
     router.add("POST", base + r"/(?P<name>[^/]+)", authenticate, anonymous=True)
 
 

@@ -30,6 +30,8 @@ from pyunicore_fast.testing.common import (
     has_tags,
     iso_time,
     link,
+    owned_entries,
+    owned_entry,
     page,
     parse_tags,
     parse_time,
@@ -205,18 +207,11 @@ class WorkflowManager:
         return f"{self.ctx.workflows_url}/{wf if isinstance(wf, str) else wf.id}"
 
     def get(self, wid: str, identity: Identity) -> Workflow:
-        with self.ctx.lock:
-            wf = self._workflows.get(wid)
-        if wf is None:
-            raise HTTPError(404)
-        if identity is None or wf.owner != identity.user:
-            raise HTTPError(403)
-        return wf
+        return owned_entry(self.ctx.lock, self._workflows, wid, identity)
 
     def list_for(self, identity: Identity, tags: list[str]) -> list[Workflow]:
-        with self.ctx.lock:
-            items = list(self._workflows.values())
-        return [w for w in items if w.owner == identity.user and has_tags(w.tags, tags)]
+        return [w for w in owned_entries(self.ctx.lock, self._workflows, identity)
+                if has_tags(w.tags, tags)]
 
     # -- parsing -------------------------------------------------------------------------
     def parse(self, identity: Identity, d: Any) -> Workflow:
