@@ -4,7 +4,7 @@ PyUNICORE's README writes ``import pyunicore.uftpfuse as uc_fuse``, a module tha
 existed there (the driver is ``pyunicore.uftp.uftpfuse``); here both names work.
 """
 
-from pyunicore_fast.uftp.uftpfuse import (  # noqa: F401
+from pyunicore_fast.uftp.uftpfuse import (
     FUSE,
     FuseDriverConfig,
     FuseOSError,

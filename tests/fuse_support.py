@@ -165,11 +165,8 @@ def start_mount(port: int, secret: str, mountpoint: Path, *, options: str = "", 
     if options:
         cmd += ["-o", options]
     cmd += [f"127.0.0.1:{port}", str(mountpoint)]
-    logf = open(log_path, "wb")
-    try:
+    with open(log_path, "wb") as logf:
         proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    finally:
-        logf.close()
     mount = Mount(mountpoint, proc, log_path, secret)
     deadline = time.monotonic() + MOUNT_TIMEOUT
     while time.monotonic() < deadline:

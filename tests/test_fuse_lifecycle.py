@@ -68,9 +68,9 @@ def test_lazy_unmount_with_open_files(uftpd, workdir, mount_factory):  # noqa: F
     fd = os.open(m / "late.txt", os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.write(fd, b"before ")
-        tool = "fusermount3" if subprocess.run(["which", "fusermount3"], capture_output=True).returncode == 0 \
+        tool = "fusermount3" if subprocess.run(["which", "fusermount3"], capture_output=True, check=False).returncode == 0 \
             else "fusermount"
-        busy = subprocess.run([tool, "-u", str(m.path)], capture_output=True, text=True, timeout=30)
+        busy = subprocess.run([tool, "-u", str(m.path)], capture_output=True, text=True, timeout=30, check=False)
         assert busy.returncode != 0 and mounted(m.path)  # busy: refused, nothing lost
         subprocess.run([tool, "-u", "-z", str(m.path)], check=True, timeout=30)
         assert not mounted(m.path)
@@ -217,11 +217,11 @@ def test_command_line_errors(tmp_path, uftpd):
     env["PYTHONPATH"] = str(ROOT)
     run = [sys.executable, "-m", "pyunicore_fast.uftp.uftpfuse"]
     res = subprocess.run(run + [f"127.0.0.1:{uftpd.port}", str(tmp_path)], env=env, capture_output=True,
-                         text=True, timeout=30)
+                         text=True, timeout=30, check=False)
     assert res.returncode == 2 and "UFTP_PASSWORD" in res.stderr
     env["UFTP_PASSWORD"] = "wrongsecretwrongsecret"
     res = subprocess.run(run + ["-f", f"127.0.0.1:{uftpd.port}", str(tmp_path)], env=env, capture_output=True,
-                         text=True, timeout=30)
+                         text=True, timeout=30, check=False)
     assert res.returncode == 1 and "530" in res.stderr
     assert not mounted(tmp_path)
 
@@ -229,9 +229,8 @@ def test_command_line_errors(tmp_path, uftpd):
 def test_uftpmount_opener(uftpd, workdir, tmp_path):
     pytest.importorskip("fs", reason="PyFilesystem2 ('fs' extra) is not installed")
     require_fuse(tmp_path)
-    from uftpcore.server import AuthServer
-
     from pyunicore_fast.uftp.uftpmountfs import UFTPMountOpener
+    from uftpcore.server import AuthServer
 
     (workdir / "in.txt").write_text("mounted via uftpmount://")
     mnt = tmp_path / "fsmount"

@@ -113,7 +113,8 @@ def test_eight_concurrent_readers(uftpd_root, mount_factory):  # noqa: F811
     assert sha256_file(d / "shared.bin") == shared_digest
 
 
-@pytest.mark.parametrize("options", ["", "block_size=4K,prefetch_initial=64K,prefetch_max=256K,cache_size=1M"])
+@pytest.mark.parametrize("options", ["", "block_size=4K,prefetch_initial=64K,prefetch_max=256K,cache_size=1M",
+                                     "random_size=4K,cache_size=0"])
 def test_small_and_odd_files(uftpd_root, mount_factory, impl, options):  # noqa: F811
     """Sizes around block and window boundaries, read whole and by pieces, both implementations,
     default and tiny cache/window settings."""

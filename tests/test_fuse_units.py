@@ -10,9 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import uftpcore
-from uftpcore.errors import ConnectionClosedError, LoginError, NotFoundError, ReplyError, UFTPTimeoutError
-from uftpcore.listing import FileInfo
-
 from pyunicore_fast.uftp.fuse_cache import MISSING, BlockCache, MetadataCache
 from pyunicore_fast.uftp.fuse_config import (
     FuseDriverConfig,
@@ -24,6 +21,15 @@ from pyunicore_fast.uftp.fuse_config import (
 from pyunicore_fast.uftp.fuse_pool import ServerUnresponsiveError, SessionPool
 from pyunicore_fast.uftp.fuse_prefetch import PrefetchBudget, PrefetchConfig, ReadStream
 from pyunicore_fast.uftp.fuse_write import FileWriter, UploadFailedError
+from uftpcore.errors import (
+    ConnectionClosedError,
+    LoginError,
+    NotFoundError,
+    ReplyError,
+    UFTPError,
+    UFTPTimeoutError,
+)
+from uftpcore.listing import FileInfo
 
 from .conftest import new_secret
 
@@ -154,10 +160,41 @@ def test_sequential_reads_prefetch_with_a_doubling_window(executor):
         off += n
     assert bytes(out) == f.data
     assert s.stats.sync_fetches == 0 and s.stats.resets == 0
-    assert f.fetches[0] == (0, 9 * 128 * KiB)  # 1 MiB + 128 KiB first
+    # requests ramp up from 256 KiB (quick first byte) inside a first window of 1 MiB + 128 KiB
+    assert f.fetches[0] == (0, 256 * KiB) and f.fetches[1] == (256 * KiB, 512 * KiB)
+    assert f.fetches[2][0] == 768 * KiB
     assert sum(n for _, n in f.fetches) == len(f.data)  # nothing fetched twice
     assert max(n for _, n in f.fetches) == 4 * MiB  # requests grew to the request size
     s.close()
+
+
+def test_latency_bound_links_get_parallel_requests(executor):
+    """Every fetch pays a fixed 15 ms (a round trip): the stream learns that from the ramp and
+    keeps several requests in flight; without the delay it stays at one."""
+    for delay, expect_parallel in ((0.015, True), (0.0, False)):
+        f = FakeFile(24 * MiB, delay=delay)
+        active = [0, 0]  # now, max
+        inner = f.fetch
+
+        def fetch(path, view, offset, inner=inner, f=f, active=active):
+            with f.lock:
+                active[0] += 1
+                active[1] = max(active[1], active[0])
+            try:
+                inner(path, view, offset)
+            finally:
+                with f.lock:
+                    active[0] -= 1
+
+        s = ReadStream("/f", len(f.data), ("/f", 0), fetch, BlockCache(256 * MiB), executor, PrefetchBudget(1 << 30),
+                       PrefetchConfig(max_window=16 * MiB, parallel=4))
+        buf = bytearray(128 * KiB)
+        off = 0
+        while n := s.read_into(memoryview(buf), off):
+            assert bytes(buf[:n]) == f.data[off:off + n]
+            off += n
+        assert (active[1] > 1) == expect_parallel, (delay, active)
+        s.close()
 
 
 def test_random_reads_fetch_single_blocks(executor):
@@ -171,9 +208,10 @@ def test_random_reads_fetch_single_blocks(executor):
         off = rng.randrange(0, len(f.data) - 4096)
         assert s.read_into(memoryview(buf), off) == 4096
         assert bytes(buf) == f.data[off:off + 4096]
-    # one block per read; only reads that happen to land next to the previous one start a stream
-    big = [n for _, n in f.fetches if n > 2 * 128 * KiB]
-    assert len(big) <= 4, big
+    # one 16 KiB piece per read; only reads that happen to land next to the previous one start a stream
+    assert sorted(n for _, n in f.fetches)[len(f.fetches) // 2] == 16 * KiB
+    big = [n for _, n in f.fetches if n > 2 * 16 * KiB]
+    assert len(big) <= 6 and sum(big) <= 8 * MiB, big
     assert s.stats.resets > 100
 
 
@@ -379,7 +417,7 @@ def test_writer_buffers_when_no_session_can_be_spared(real_pool, workdir):
 def test_writer_errors_are_sticky_and_reported(real_pool, workdir):
     pool = real_pool()
     w = FileWriter("/no/such/dir/f.bin", pool, 0, lambda p: p.lstrip("/"))
-    with pytest.raises(Exception):
+    with pytest.raises(UFTPError):
         w.write(b"data", 0)
         w.flush()
     with pytest.raises(UploadFailedError):

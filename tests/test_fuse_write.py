@@ -27,8 +27,7 @@ def test_sequential_write_is_one_upload(wdir, mount_factory, monkeypatch):  # no
     rng = random.Random(1)
     data = rng.randbytes(40 * MiB + 12345)
     with open(m / "seq.bin", "wb") as f:
-        for i in range(0, len(data), MiB):
-            f.write(data[i:i + MiB])
+        f.writelines(data[i:i + MiB] for i in range(0, len(data), MiB))
     assert (wdir / "seq.bin").read_bytes() == data
     assert counter.counts["STOR"] <= 2, counter.counts  # create + one streamed upload
     drop_page_cache(m / "seq.bin")
@@ -125,10 +124,51 @@ def test_read_only_mount_refuses_changes(wdir, mount_factory):  # noqa: F811
     (wdir / "ro.txt").write_text("read me")
     m = mount_factory(wdir, read_only=True)
     assert (m / "ro.txt").read_text() == "read me"
-    for action in (lambda: (m / "new.txt").write_text("x"), lambda: open(m / "ro.txt", "r+b"),
+    for action in (lambda: (m / "new.txt").write_text("x"), lambda: os.open(m / "ro.txt", os.O_RDWR),
                    lambda: os.mkdir(m / "d"), lambda: os.unlink(m / "ro.txt"),
                    lambda: os.rename(m / "ro.txt", m / "r2.txt")):
         with pytest.raises(OSError) as info:
             action()
         assert info.value.errno == errno.EROFS
     assert (wdir / "ro.txt").read_text() == "read me"
+
+
+def test_concurrent_writers(wdir, mount_factory):  # noqa: F811
+    """More writers than spare sessions: some stream, the others coalesce and send ranged writes."""
+    import threading
+
+    m = mount_factory(wdir, options="max_sessions=4,write_buffer=1M")
+    blobs = {f"c{i}.bin": random.Random(i).randbytes(6 * MiB + i * 1000) for i in range(8)}
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            data = blobs[name]
+            with open(m / name, "wb") as f:
+                f.writelines(data[k:k + 128 * 1024] for k in range(0, len(data), 128 * 1024))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in blobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for name, data in blobs.items():
+        assert (wdir / name).read_bytes() == data, name
+
+
+def test_unlink_while_open(wdir, mount_factory):  # noqa: F811
+    (wdir / "gone.txt").write_bytes(b"still readable")
+    m = mount_factory(wdir)
+    with open(m / "gone.txt", "rb") as f:
+        os.unlink(m / "gone.txt")
+        assert not (m / "gone.txt").exists()
+        assert f.read() == b"still readable"
+    import time
+
+    deadline = time.monotonic() + 5  # RELEASE (which removes libfuse's .fuse_hidden file) is asynchronous
+    while list(wdir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(wdir.iterdir()) == []

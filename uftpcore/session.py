@@ -755,6 +755,9 @@ class Session:
         poller.register(sock.fileno(), select.POLLIN)
         poller.register(ctrl_sock.fileno(), select.POLLIN)
         sock.setblocking(False)
+        # the connection stays open between small reads: delayed ACKs would hold the server's
+        # next small segment back (~40 ms), so ACK at once
+        _quickack(sock)
         try:
             while got < count:
                 events = poller.poll(int(self.timeout * 1000) if final is None else 200)
@@ -767,6 +770,7 @@ class Session:
                         final = self._ctrl.read_reply()
                         poller.unregister(ctrl_sock.fileno())
                     elif fd == sock.fileno():
+                        _quickack(sock)
                         try:
                             n = sock.recv_into(view[got:], count - got)
                         except BlockingIOError:
@@ -914,6 +918,14 @@ def _split_for_padding_bug(plan: list[tuple[int, int, int]], streams_of: Callabl
         else:
             out.append((start, length, n))
     return out
+
+
+def _quickack(sock: socket.socket) -> None:
+    if hasattr(socket, "TCP_QUICKACK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
 
 
 def _still_open(socks: list[socket.socket]) -> bool:

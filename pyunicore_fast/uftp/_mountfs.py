@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from fs.errors import CreateFailed
 from fs.opener import Opener
@@ -122,7 +122,7 @@ class UFTPMountOpener(Opener):
     ``uftpmount+http://`` talks plain http to the Auth server (loopback tests).
     """
 
-    protocols = list(MOUNT_PROTOCOLS)
+    protocols: ClassVar[list[str]] = list(MOUNT_PROTOCOLS)
 
     def _parse(self, resource_url: str, scheme: str = "https") -> tuple[str, str, str]:
         auth_url, rest = split_resource(resource_url, scheme)

@@ -25,7 +25,7 @@ _UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1024 * GiB}
 def parse_size(value: Any) -> int:
     """``"256M"``, ``"1.5GiB"``, ``"131072"`` or an int -> bytes (binary units, as rclone and dd)."""
     if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
+        raise TypeError(f"not a size: {value!r}")
     if isinstance(value, (int, float)):
         return int(value)
     m = _SIZE_RE.match(str(value))
@@ -68,6 +68,11 @@ class FuseDriverConfig:
     prefetch_max: int = 64 * MiB
     #: largest single range read; <= uftpcore's keep-alive limit so the data connection is reused.
     request_size: int = 4 * MiB
+    #: most range reads in flight per sequential stream; more than one is used only when the
+    #: request timings show a latency-bound link (1 disables that).
+    prefetch_streams: int = 4
+    #: fetch unit of random (non-sequential) reads: a 4 KiB read costs a 16 KiB fetch, not a block.
+    random_size: int = 16 * KiB
     #: a forward jump up to this still counts as sequential (the stream skips ahead).
     seek_forward: int = 16 * MiB
     #: a backward jump up to this still counts as sequential (served from the cache).
@@ -100,6 +105,9 @@ class FuseDriverConfig:
             raise ValueError("block_size must be a power of two")
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        self.random_size = min(self.random_size, self.block_size)
+        if self.random_size <= 0 or self.block_size % self.random_size:
+            raise ValueError("random_size must divide block_size")
         self.request_size = max(self.block_size, self.request_size - self.request_size % self.block_size)
         self.prefetch_max = max(self.prefetch_max, self.prefetch_initial)
 
@@ -120,9 +128,9 @@ class FuseDriverConfig:
 
 
 _SIZE_FIELDS = {"cache_size", "prefetch_budget", "block_size", "prefetch_initial", "prefetch_max", "request_size",
-                "seek_forward", "seek_back", "write_buffer"}
+                "seek_forward", "seek_back", "write_buffer", "random_size"}
 _FLOAT_FIELDS = {"timeout", "attr_ttl", "dir_ttl", "negative_ttl"}
-_INT_FIELDS = {"max_sessions", "uid", "gid", "read_ahead_kb"}
+_INT_FIELDS = {"max_sessions", "uid", "gid", "read_ahead_kb", "prefetch_streams"}
 
 #: short aliases accepted by ``-o`` (rclone/uftp-client style names).
 OPTION_ALIASES = {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -45,8 +46,17 @@ class PrefetchConfig:
     seek_back: int = 1024 * 1024
     #: how long a reader waits for a block the background fetch is bringing (then reads itself).
     wait_timeout: float = 60.0
-    #: range reads in flight per stream (each on its own pooled session) once the window allows.
-    parallel: int = 1
+    #: most range reads in flight per stream (each on its own pooled session), used when the
+    #: link turns out to be latency-bound (see ``ReadStream._timed``).
+    parallel: int = 4
+    #: first range read of a stream; each next one doubles up to ``request_size`` (a reader
+    #: waiting for its first block waits for one small read, not for a 4 MiB one)
+    first_request: int = 256 * 1024
+    #: contiguous bytes a reader must have read after a seek before read-ahead resumes
+    restart_after: int = 512 * 1024
+    #: unit of reads outside a stream (random access): smaller than a block, since fetching
+    #: 128 KiB for a 4 KiB read costs more than the chance of a neighbour being read next.
+    random_size: int = 16 * 1024
 
 
 class PrefetchBudget:
@@ -96,6 +106,7 @@ class ReadStream:
         self._budget = budget
         self.config = config
         self._bs = config.block_size
+        self._rs = min(config.random_size, config.block_size)
         self._cond = threading.Condition(threading.Lock())
         self._ready: dict[int, memoryview] = {}  # prefetched blocks not yet passed by the reader
         self._ready_bytes = 0
@@ -105,7 +116,11 @@ class ReadStream:
         self._pos: int | None = None  # end of the furthest read so far (None: nothing read yet)
         self._anchor = 0  # start of the furthest read: the window counts from here
         self._window = config.initial_window
-        self._window_start = 0
+        self._seq_bytes = 0  # bytes read sequentially since the window last grew
+        self._run_start = 0  # where the current contiguous run of reads began
+        self._request = config.first_request  # size of the next range read (ramps up)
+        self._small: tuple[int, float] | None = None  # (bytes, seconds) of the stream's first request
+        self._parallel = 1  # requests in flight once the window allows (see _timed)
         self._streaming = False  # read-ahead active (sequential access detected)
         self._tasks = 0  # background fetch tasks running for the current epoch
         self._epoch = 0  # bumped on every reset; stale background results are dropped
@@ -124,6 +139,10 @@ class ReadStream:
         with self._cond:
             self.stats.reads += 1
             self._observe(offset, end)
+            streaming = self._streaming
+        if not streaming and self._rs < bs:
+            self._read_random(view, offset, end)
+            return n
         first = offset // bs
         last = (end - 1) // bs
         done = 0
@@ -169,30 +188,41 @@ class ReadStream:
         if pos is None:
             # a first read at the start is the common "read the whole file" case; files of
             # one block are cheaper to read directly than through the background fetch
+            self._run_start = offset
             if offset == 0 and self.size > self._bs:
                 self._start_stream(offset)
         elif pos - cfg.seek_back <= offset <= pos + cfg.seek_forward:
             if not self._streaming:
-                if abs(offset - pos) <= self._bs:  # second contiguous read after a seek
-                    self._start_stream(offset)
+                # after a seek, read-ahead resumes once the reader has shown a contiguous run:
+                # the kernel itself reads a little ahead of random reads, which is no stream
+                if 0 <= offset - pos <= self._rs:
+                    if end - self._run_start >= cfg.restart_after:
+                        self._start_stream(offset)
+                else:
+                    self._run_start = offset
             elif offset > pos:
                 self._skip_to(offset)
         else:
             self.stats.resets += 1
             self._reset_locked()
+            self._run_start = offset
         if pos is None or end > pos or not self._streaming:
             self._pos = end
             self._anchor = offset
         if self._streaming:
-            if self._pos - self._window_start >= self._window and self._window < cfg.max_window:
+            # the window doubles per window of data actually read (jumps do not count)
+            self._seq_bytes += end - offset
+            if self._seq_bytes >= self._window and self._window < cfg.max_window:
                 self._window = min(cfg.max_window, self._window * 2)
-                self._window_start = self._pos
+                self._seq_bytes = 0
             self._schedule()
 
     def _start_stream(self, offset: int) -> None:
         self._streaming = True
         self._window = self.config.initial_window
-        self._window_start = offset
+        self._seq_bytes = 0
+        self._request = min(self.config.first_request, self.config.request_size)
+        self._small = None
         self._next_fetch = offset // self._bs
         self._low = self._next_fetch
         self._error = None
@@ -233,12 +263,13 @@ class ReadStream:
         limit = min(self.size, self._anchor + self._window)
         if start * bs >= limit:
             return None
-        nbytes = min(self.config.request_size, limit - start * bs)
+        nbytes = min(self._request, limit - start * bs)
         count = max(1, -(-nbytes // bs))
         count = min(count, -(-(self.size - start * bs) // bs))
         if not self._budget.try_reserve(min(count * bs, self.size - start * bs)):
             return None
         self._next_fetch = start + count
+        self._request = min(self.config.request_size, self._request * 2)
         self._inflight.update(range(start, start + count))
         return start, count
 
@@ -246,7 +277,7 @@ class ReadStream:
         if self._executor is None or self._closed or self._error is not None:
             return
         # one task first; a second once the window is larger than one request
-        limit = 1 if self._window <= self.config.request_size else self.config.parallel
+        limit = 1 if self._window <= self.config.request_size else self._parallel
         while self._tasks < limit:
             request = self._next_request()
             if request is None:
@@ -268,9 +299,10 @@ class ReadStream:
             offset = start * bs
             nbytes = min(count * bs, self.size - offset)
             buf = bytearray(nbytes)
+            t0 = time.monotonic()
             try:
                 self._fetch(self.path, memoryview(buf), offset)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the readers waiting for it
                 with self._cond:
                     self._budget.release(nbytes)
                     if epoch == self._epoch:
@@ -287,6 +319,7 @@ class ReadStream:
                     self._budget.release(nbytes)
                     return
                 self.stats.prefetched_bytes += nbytes
+                self._timed(nbytes, time.monotonic() - t0)
                 for i in range(count):
                     block = view[i * bs:min((i + 1) * bs, nbytes)]
                     self._ready[start + i] = block
@@ -297,6 +330,35 @@ class ReadStream:
                 if request is None:
                     self._tasks -= 1
                     return
+
+    def _timed(self, nbytes: int, seconds: float) -> None:
+        """Decide from two request timings whether the link is latency-bound.
+
+        The ramp gives a small and a large request: with duration = overhead + bytes / rate,
+        two points yield the per-request overhead (about one round trip).  When it is a
+        large part of a full request, one request at a time leaves the link idle that long,
+        so up to ``parallel`` requests go out at once; on a fast local link it stays at one
+        (more threads would only compete for the CPU).
+        """
+        if self._small is None:  # the very first request also pays for warming up a session
+            self._small = (0, 0.0)
+            return
+        if self._small[0] == 0:
+            self._small = (nbytes, seconds)
+            return
+        if nbytes < self.config.request_size or self.config.parallel <= 1:
+            return
+        small_bytes, small_s = self._small
+        if nbytes <= small_bytes:
+            return
+        overhead = (small_s * nbytes - seconds * small_bytes) / (nbytes - small_bytes)
+        # a 2 ms floor: below that, parallel requests only add CPU contention
+        latency_bound = overhead > max(0.25 * seconds, 0.002)
+        wanted = self.config.parallel if latency_bound else 1
+        if wanted != self._parallel:
+            log.debug("read-ahead of %s: request overhead %.1f ms of %.1f ms -> %d parallel requests",
+                      self.path, overhead * 1e3, seconds * 1e3, wanted)
+            self._parallel = wanted
 
     # ------------------------------------------------------------------ block assembly
     def _block(self, idx: int, last: int) -> memoryview:
@@ -334,6 +396,46 @@ class ReadStream:
         for i in range(stop - idx):
             self._cache.put(self.file_id, idx + i, view[i * bs:min((i + 1) * bs, nbytes)])
         return view[0:min(bs, nbytes)]
+
+    def _read_random(self, view: memoryview, offset: int, end: int) -> None:
+        """A read outside any stream: whole cached blocks, else cached or fetched sub-blocks of
+        ``random_size`` (keys ``(file_id, -1 - sub_index)``, so they never collide with blocks)."""
+        bs, rs = self._bs, self._rs
+        cache, fid = self._cache, self.file_id
+        sub = offset // rs
+        last = (end - 1) // rs
+        per_block = bs // rs
+        while sub <= last:
+            start = sub * rs
+            block = cache.get(fid, sub // per_block)
+            if block is not None:
+                base = (sub // per_block) * bs
+                lo, hi = max(offset, start), min(end, base + len(block))
+                view[lo - offset:hi - offset] = block[lo - base:hi - base]
+                sub = (sub // per_block + 1) * per_block
+                continue
+            piece = cache.get(fid, -1 - sub)
+            if piece is None:
+                stop = sub + 1  # fetch the run of missing sub-blocks in one range read
+                while stop <= last and not cache.contains(fid, -1 - stop) \
+                        and not cache.contains(fid, stop // per_block):
+                    stop += 1
+                nbytes = min((stop - sub) * rs, self.size - start)
+                buf = bytearray(nbytes)
+                self.stats.sync_fetches += 1
+                self._fetch(self.path, memoryview(buf), start)
+                whole = memoryview(buf).toreadonly()
+                for i in range(stop - sub):
+                    cache.put(fid, -1 - (sub + i), whole[i * rs:min((i + 1) * rs, nbytes)])
+                a = max(offset, start) - start
+                b = min(end, start + nbytes) - start
+                view[start + a - offset:start + b - offset] = whole[a:b]
+                sub = stop
+                continue
+            a = max(offset, start) - start
+            b = min(end - start, len(piece))
+            view[start + a - offset:start + b - offset] = piece[a:b]
+            sub += 1
 
     def _passed(self, end: int) -> None:
         """Move prefetched blocks the reader has completely passed into the shared cache."""

@@ -105,7 +105,7 @@ class UploadStream:
                     sock = session.start_transfer("STOR", self.remote, 0)
                 else:
                     sock = session.start_transfer("STOR", self.remote, self.offset, _OPEN_END - self.offset)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - reported by send()/finish()
                 self._error = exc
                 broken = is_connection_failure(exc, session)
                 return
@@ -125,13 +125,13 @@ class UploadStream:
                         self._queued -= len(data)
                         self._cond.notify_all()
                 session.finish_transfer()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - reported by send()/finish()
                 self._error = exc
                 broken = True
                 try:
                     session.abort_transfer()
-                except Exception:  # noqa: BLE001 - the session is being discarded anyway
-                    pass
+                except Exception as abort_exc:  # noqa: BLE001 - the session is being discarded anyway
+                    log.debug("aborting the upload of %s: %s", self.remote, abort_exc)
         finally:
             with self._cond:
                 self._queue.clear()
@@ -226,8 +226,8 @@ class FileWriter:
             if stream is not None:
                 try:
                     stream.finish()
-                except Exception:  # noqa: BLE001 - already failed and reported
-                    pass
+                except Exception as exc:  # noqa: BLE001 - already failed and reported
+                    log.debug("closing the failed upload of %s: %s", self.path, exc)
 
     # -- internals ---------------------------------------------------------------------------
     def _raise_if_failed(self) -> None:
@@ -243,8 +243,8 @@ class FileWriter:
         if stream is not None:
             try:
                 stream.finish()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as finish_exc:  # noqa: BLE001 - the first error is the one reported
+                log.debug("ending the failed upload of %s: %s", self.path, finish_exc)
 
     def _start(self, data: bytes, offset: int) -> None:
         """Begin a streamed upload at ``offset`` if a session can be spared, else buffer."""

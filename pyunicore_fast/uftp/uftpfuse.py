@@ -205,7 +205,7 @@ class UFTPDriver(Operations):
         self.prefetch_config = PrefetchConfig(
             block_size=cfg.block_size, initial_window=cfg.prefetch_initial, max_window=cfg.prefetch_max,
             request_size=cfg.request_size, seek_forward=cfg.seek_forward, seek_back=cfg.seek_back,
-            wait_timeout=cfg.timeout + 5)
+            wait_timeout=cfg.timeout + 5, parallel=max(1, cfg.prefetch_streams), random_size=cfg.random_size)
         #: set by FUSE() so that init() can find the mount (read_ahead_kb)
         self.mountpoint: str | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -232,7 +232,8 @@ class UFTPDriver(Operations):
     def init(self, path: str) -> None:
         """Called by libfuse once mounted (after it daemonised): start the helper threads."""
         self._mounted = True
-        self._executor = ThreadPoolExecutor(max_workers=max(2, self.config.max_sessions),
+        # read-ahead may use all sessions but one, which stays for lookups and direct reads
+        self._executor = ThreadPoolExecutor(max_workers=max(1, self.config.max_sessions - 1),
                                             thread_name_prefix="uftp-prefetch", initializer=_block_signals)
         if self.config.read_ahead_kb and self.mountpoint:
             threading.Thread(target=_set_read_ahead, args=(self.mountpoint, self.config.read_ahead_kb),
@@ -500,6 +501,10 @@ class UFTPDriver(Operations):
         info = self._stat(path)
         if info.is_dir:
             raise FuseOSError(errno.EISDIR)
+        if writable and flags & os.O_TRUNC and (info.size or self._local_size(path)):
+            # libfuse3 (atomic_o_trunc) passes O_TRUNC here instead of truncating first
+            self.truncate(path, 0)
+            info = self._stat(path)
         return self._register(path, info, writable)
 
     def _register(self, path: str, info: FileInfo, writable: bool) -> int:
@@ -854,6 +859,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         FUSE(driver, mountpoint, foreground=foreground, debug=args.debug, **fuse_opts)
     except RuntimeError as exc:
+        if driver._mounted:  # libfuse3 reports an exit by signal as an error (status 8)
+            log.info("unmounted %s (libfuse status %s)", mountpoint, exc)
+            return 0
         log.error("mounting %s failed: %s", mountpoint, exc)
         driver.close()
         return 1
