@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 import os
 
 import numpy as np
@@ -169,3 +170,23 @@ def test_keepalive_read_of_missing_file_keeps_the_session(session, workdir):
         session.read_range_exact("gone.bin", bytearray(10), 0)
     assert not session.closed
     assert session.read_range_exact("k.bin", bytearray(6), 6) == 6
+
+
+def test_partial_file_on_tmpfs_and_disk(tmp_path):
+    """Pre-allocation: fallocate on disks, a space check + sparse extension on tmpfs."""
+    from uftpcore.localfile import PartialFile, _on_tmpfs
+
+    targets = [tmp_path / "disk.bin"]
+    if os.path.isdir("/dev/shm") and _on_tmpfs("/dev/shm/x"):
+        targets.append(Path("/dev/shm") / f"uftp-test-{os.getpid()}.bin")
+    for target in targets:
+        with PartialFile(target, 100_000) as part:
+            assert os.fstat(part.fd).st_size == 100_000
+            os.pwrite(part.fd, b"x" * 10, 0)
+            part.commit()
+        assert target.read_bytes()[:10] == b"x" * 10 and target.stat().st_size == 100_000
+        target.unlink()
+    with pytest.raises(OSError):
+        with PartialFile(targets[-1], 1 << 62):
+            pass
+    assert not targets[-1].exists()

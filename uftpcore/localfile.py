@@ -39,7 +39,7 @@ class PartialFile:
         self.fd = os.open(self.temp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), self._mode)
         try:
             if self.size > 0:
-                preallocate(self.fd, self.size)
+                preallocate(self.fd, self.size, self.temp_path)
         except BaseException:
             self._discard()
             raise
@@ -71,8 +71,21 @@ class PartialFile:
             self._discard()
 
 
-def preallocate(fd: int, size: int) -> None:
-    """Reserve ``size`` bytes so a full disk fails now, not in the middle of a transfer."""
+def preallocate(fd: int, size: int, path: str | None = None) -> None:
+    """Reserve ``size`` bytes so a full disk fails now, not in the middle of a transfer.
+
+    On tmpfs ``posix_fallocate`` zero-fills every page before the data overwrites it (a second
+    pass over the whole file in memory): there the space is checked with ``statvfs`` and the
+    file is only extended.
+    """
+    if path is not None and _on_tmpfs(path):
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+        if st.f_bavail * st.f_frsize < size:
+            import errno
+
+            raise OSError(errno.ENOSPC, f"not enough space for {size} bytes", path)
+        os.ftruncate(fd, size)
+        return
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as exc:
@@ -82,3 +95,21 @@ def preallocate(fd: int, size: int) -> None:
             os.ftruncate(fd, size)
         else:
             raise
+
+
+def _on_tmpfs(path: str) -> bool:
+    """Whether ``path`` lies on a tmpfs mount (longest matching mount point of /proc/self/mounts)."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return False
+    target = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    best, fstype = "", ""
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best, fstype = point, fields[2]
+    return fstype == "tmpfs"
