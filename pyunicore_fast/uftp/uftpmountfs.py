@@ -19,8 +19,9 @@ imported only when ``UFTPMOUNTFS`` or ``UFTPMountOpener`` is first used (see
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazyfs import lazy_exports
 
 if TYPE_CHECKING:
     from ._mountfs import UFTPMOUNTFS, UFTPMountOpener
@@ -31,19 +32,4 @@ _INSTALL_HINT = ("uftpmount:// needs the 'fs' package: pip install 'pyunicore_fa
                  "(fs>=2.4.16 with setuptools<82, because fs imports pkg_resources)")
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        try:
-            impl = importlib.import_module("pyunicore_fast.uftp._mountfs")
-        except ImportError as exc:
-            if exc.name in ("fs", "pkg_resources") or "pkg_resources" in str(exc):
-                raise ImportError(_INSTALL_HINT) from exc
-            raise
-        value = getattr(impl, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, 'pyunicore_fast.uftp._mountfs', __all__, _INSTALL_HINT)
