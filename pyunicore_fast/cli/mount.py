@@ -69,13 +69,14 @@ class Mount(Base):
 def mount(cmd: Base, fuse: Any, loc: locations.UFTPPath, mountpoint: str) -> int:
     """Authenticate, build the driver with a re-authenticating endpoint, run libfuse."""
     from pyunicore_fast.cli.remote import make_endpoint
+    from pyunicore_fast.uftp.fuse_config import FuseDriverConfig, parse_option_string, split_mount_options
 
     args = cmd.args
     options: dict[str, Any] = {}
     for text in args.fuse_options:
-        options.update(fuse.parse_option_string(text))
-    driver_opts, fuse_opts = fuse.split_mount_options(options)
-    config = fuse.FuseDriverConfig.from_options(driver_opts)
+        options.update(parse_option_string(text))
+    driver_opts, fuse_opts = split_mount_options(options)
+    config = FuseDriverConfig.from_options(driver_opts)
     endpoint = make_endpoint(loc, cmd.credential, timeout=args.timeout)
     ticket = endpoint.new_ticket()  # fail here (wrong password, unreachable) before mounting
     endpoint.ticket = ticket
